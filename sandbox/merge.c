@@ -1,0 +1,1 @@
+/* placeholder */ typedef int mrun_placeholder_merge;

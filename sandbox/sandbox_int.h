@@ -1,0 +1,99 @@
+/* sandbox_int.h - private to sandbox/: the parts spawn.c puts together.
+ * Never on another target's include path. */
+#ifndef MRUN_SANDBOX_INT_H
+#define MRUN_SANDBOX_INT_H
+
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../common/err.h"
+#include "sandbox.h"
+
+/* ---- seccomp.c: the allow-list, compiled once with libseccomp into classic BPF ---------------------------- */
+
+/* One row of the policy table: a syscall the job may make. Rules with argument conditions
+ * (socket families, clone flags, ioctl requests) are built in code beside the table. */
+typedef struct sb_syscall_rule {
+    const char *name;
+    const char *why; /* one line, shown by `mrun sandbox --print-policy` and in docs/sandbox.md */
+} sb_syscall_rule;
+
+/* The allow-list table and its length. */
+const sb_syscall_rule *sb_seccomp_allowed(unsigned *ret_n);
+
+/* Builds the filter: allow-listed syscalls pass, everything else fails with EPERM; a foreign
+ * architecture (i386, x32) is killed. *ret_prog->filter is malloc'd; release with sb_seccomp_release.
+ * Thread-safe; does not load the filter. */
+int sb_seccomp_build(struct sock_fprog *ret_prog, mrun_err *err);
+void sb_seccomp_release(struct sock_fprog *prog);
+
+/* ---- cgroup.c: limits and accounting through cgroup v2, or v1 (memory, pids, cpu) ----------------------- */
+
+typedef enum { SB_CG_NONE = 0, SB_CG_V1 = 1, SB_CG_V2 = 2 } sb_cg_version;
+
+/* What the host offers, as read from /proc/self/mountinfo and /proc/self/cgroup. Paths are absolute
+ * directories where this process may create child cgroups for the controller ("" when unavailable). */
+typedef struct sb_cg_layout {
+    sb_cg_version version;
+    char v2_base[512];     /* v2: the directory under which sandboxes' cgroups are made */
+    char v1_memory[512];   /* v1: per controller; "" when absent */
+    char v1_pids[512];
+    char v1_cpu[512];
+} sb_cg_layout;
+
+/* Pure: derives the layout from the text of mountinfo and /proc/self/cgroup. A v2 mount with no
+ * usable controllers (e.g. the empty /sys/fs/cgroup/unified of a hybrid host) does not count as v2. The
+ * v2 controllers file text is passed in as v2_controllers (NULL when unreadable). */
+int sb_cgroup_parse_layout(const char *mountinfo, const char *self_cgroup, const char *v2_controllers,
+                           sb_cg_layout *ret_layout, mrun_err *err);
+
+/* Reads the real files and calls sb_cgroup_parse_layout. MRUN_CGROUP_ROOT in the environment overrides
+ * the base directory (v2) for delegated setups. */
+int sb_cgroup_detect(sb_cg_layout *ret_layout, mrun_err *err);
+
+typedef struct sb_cgroup sb_cgroup;
+
+typedef struct sb_cg_limits {
+    int64_t mem_bytes; /* 0 = none */
+    int64_t pids;      /* 0 = none */
+    int64_t cpu_milli; /* 0 = none; quota = cpu_milli * period / 1000 */
+} sb_cg_limits;
+
+typedef struct sb_cg_stats {
+    int64_t peak_memory_bytes; /* -1 unknown */
+    int64_t cpu_usage_ms;      /* -1 unknown */
+    bool oom_killed;
+} sb_cg_stats;
+
+/* Creates one cgroup named name (unique per sandbox) in each available hierarchy and writes the limits.
+ * Sets *ret_unenforced to the MRUN_SANDBOX_LIMIT_* bits it could not apply (missing controller, no
+ * permission as an ordinary user). Fails only on an unexpected error; with no cgroups at all it returns a
+ * cgroup object that enforces nothing. */
+int sb_cgroup_create(const sb_cg_layout *layout, const char *name, const sb_cg_limits *lim, sb_cgroup **ret_cg,
+                     unsigned *ret_unenforced, mrun_err *err);
+
+/* v2: an O_DIRECTORY fd of the cgroup for clone3(CLONE_INTO_CGROUP); -1 on v1 or without cgroups. */
+int sb_cgroup_fd(const sb_cgroup *cg);
+
+/* Moves pid into the cgroup in every hierarchy (v1; v2 when CLONE_INTO_CGROUP was not used). */
+int sb_cgroup_attach(sb_cgroup *cg, pid_t pid, mrun_err *err);
+
+/* Accounting after (or during) the run. */
+void sb_cgroup_stats_read(const sb_cgroup *cg, sb_cg_stats *ret_stats);
+
+/* Kills every process in the cgroup (v2 cgroup.kill; v1 by reading cgroup.procs repeatedly). */
+void sb_cgroup_kill(sb_cgroup *cg);
+
+/* Removes the cgroup directories (retrying briefly while the kernel empties them) and frees cg. NULL is fine. */
+void sb_cgroup_destroy(sb_cgroup *cg);
+
+/* ---- merge.c: copies what the job wrote (an overlay upper dir) back into the host workspace ------------- */
+
+/* Applies the overlay upper directory upper_fd onto the workspace dir_fd: new and changed files are copied,
+ * whiteouts delete, opaque directories replace. Never follows a symlink on either side. Files it creates
+ * are chowned to owner_uid/owner_gid when those are not -1. */
+int sb_merge_upper(int upper_fd, int dir_fd, uid_t owner_uid, gid_t owner_gid, mrun_err *err);
+
+#endif
