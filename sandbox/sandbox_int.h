@@ -41,6 +41,7 @@ typedef struct sb_cg_layout {
     char v1_memory[512];   /* v1: per controller; "" when absent */
     char v1_pids[512];
     char v1_cpu[512];
+    char v1_cpuacct[512];  /* accounting only (cpuacct.usage); equal to v1_cpu when mounted as "cpu,cpuacct" */
 } sb_cg_layout;
 
 /* Pure: derives the layout from the text of mountinfo and /proc/self/cgroup. A v2 mount with no
@@ -95,5 +96,72 @@ void sb_cgroup_destroy(sb_cgroup *cg);
  * whiteouts delete, opaque directories replace. Never follows a symlink on either side. Files it creates
  * are chowned to owner_uid/owner_gid when those are not -1. */
 int sb_merge_upper(int upper_fd, int dir_fd, uid_t owner_uid, gid_t owner_gid, mrun_err *err);
+
+/* ---- the plan: everything the clone child needs, computed by the parent before clone ---------------------
+ * The child runs only async-signal-safe code (no malloc, no stdio, no locks: a multi-threaded parent may have
+ * held any of them at clone time), so every path, option string and array is prepared here. The plan lives in
+ * the parent's memory and the child sees its copy; it is never shared or written after clone. */
+
+#define SB_MAX_BINDS (MRUN_SANDBOX_MAX_MOUNTS + 16)
+
+typedef struct sb_bind {
+    char src[512];  /* host path */
+    char dst[512];  /* path inside, absolute */
+    bool writable;
+    bool is_file;   /* the mountpoint is a file, not a directory */
+    bool optional;  /* skip silently when the host lacks src */
+} sb_bind;
+
+typedef struct sb_link {
+    char name[32];   /* top-level name in the new root ("bin") */
+    char target[64]; /* what it points to ("usr/bin") */
+} sb_link;
+
+typedef struct sb_plan {
+    sb_bind binds[SB_MAX_BINDS];
+    unsigned n_binds;
+    sb_link links[8];
+    unsigned n_links;
+    char root_opts[64];  /* tmpfs options of the new root */
+    char tmp_opts[64];   /* of /tmp */
+    char shm_opts[64];   /* of /dev/shm */
+    char ws_opts[64];    /* of the workspace tmpfs (no host workspace) or of the overlay upper tmpfs */
+    char overlay_opts[512]; /* lowerdir=...,upperdir=...,workdir=...,userxattr; "" without host workspace */
+    int ws_fd;           /* host workspace: an idmapped detached mount (ws_is_tree) or an O_PATH dir; -1 if none */
+    bool ws_is_tree;
+    char passwd[256], group[256], hosts[256];
+    char hostname[64];
+    bool net_lo;         /* bring lo up */
+    /* the job */
+    char *const *argv;
+    char *const *envp;
+    struct sock_fprog seccomp;
+    int64_t fsize, nofile, nproc; /* rlimits; nproc 0 = leave */
+    int stdin_fd, stdout_fd, stderr_fd; /* fds in the child to become 0, 1, 2 (-1 stdin: /dev/null) */
+    int sock_fd;         /* SOCK_SEQPACKET to the parent */
+    int cap_last;        /* highest capability number of this kernel */
+} sb_plan;
+
+/* Messages on the parent<->init socket. */
+enum { SB_MSG_GO = 1, SB_MSG_ERROR = 2, SB_MSG_STARTED = 3, SB_MSG_DONE = 4 };
+
+typedef struct sb_msg {
+    int type;
+    int sys_errno;   /* SB_MSG_ERROR */
+    int status;      /* SB_MSG_DONE: the job's wait status */
+    int merge_fd;    /* SB_MSG_DONE: 1 when an upper-dir fd rides along (SCM_RIGHTS) */
+    char step[48];   /* SB_MSG_ERROR: what failed ("mount /proc") */
+    char detail[160];
+} sb_msg;
+
+/* child.c: the sandbox's init; never returns. Async-signal-safe only. */
+__attribute__((noreturn)) void sb_child_main(const sb_plan *plan);
+
+/* rootfs.c: builds the new root and pivots into it (called by the child). Returns 0, or -1 with *step and
+ * errno describing the failure. upper_fd is set to the overlay upper dir fd when a host workspace is used. */
+int sb_rootfs_setup(const sb_plan *plan, const char **ret_step, const char **ret_detail, int *ret_upper_fd);
+
+/* rootfs.c: brings up lo in the current network namespace. */
+int sb_net_lo_up(void);
 
 #endif

@@ -1,0 +1,7 @@
+/* cli.h - the subcommands of the mrun binary. Each returns the process exit status. */
+#ifndef MRUN_CLI_H
+#define MRUN_CLI_H
+
+int mrun_cmd_sandbox(int argc, char **argv);
+
+#endif

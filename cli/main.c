@@ -1,0 +1,44 @@
+/* main.c - mrun: one binary, one subcommand per file (cmd_*.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"sandbox", mrun_cmd_sandbox, "run a command in an isolated sandbox"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: mrun [--version] [--help] COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'mrun COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("mrun %s\n", MRUN_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "mrun: unknown command '%.64s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,679 @@
+/* spawn.c - the parent side of a sandbox: plans the child, clones it into new namespaces (and its cgroup),
+ * writes its id maps, pumps its output under the cap, enforces the timeout, merges the workspace and collects
+ * the result. The child side is child.c and rootfs.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/auto.h"
+#include "sandbox_int.h"
+
+/* As root, uid and gid 0 inside map to this unprivileged host id, never to host root (override with
+ * MRUN_SANDBOX_UID / MRUN_SANDBOX_GID). It is the top 64K block of systemd's container range, which no
+ * account uses. */
+#define SB_DEFAULT_HOST_ID 1878982656u
+
+#define SB_SETUP_TIMEOUT_MS 30000
+
+/* Owned by the thread that started it. */
+struct mrun_sandbox {
+    pid_t pid;
+    int pidfd;
+    int sock;      /* to init */
+    int out_r, err_r;
+    int out_fd, err_fd; /* where output goes (borrowed) */
+    int netns_fd;
+    int64_t start_ms, deadline_ms;
+    int64_t output_limit, output_bytes;
+    bool truncated;
+    bool done;     /* init sent SB_MSG_DONE */
+    int status;    /* the job's wait status from SB_MSG_DONE */
+    int upper_fd;  /* overlay upper dir to merge, from SB_MSG_DONE */
+    bool timed_out, killed, exited, finished;
+    struct rusage ru;
+    sb_cgroup *cg;
+    unsigned unenforced;
+    int ws_dirfd;  /* host workspace, for the merge; -1 if none */
+    uid_t ws_uid;
+    gid_t ws_gid;
+    bool rootful;
+    mrun_sandbox_result res;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32_t env_id(const char *name, uint32_t dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return dflt;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || *end || n == 0 || n > 0xFFFFFFFEul)
+        return dflt;
+    return (uint32_t)n;
+}
+
+static int write_proc(pid_t pid, const char *file, const char *text, mrun_err *err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+    mrun_autoclose int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mrun_err_set(err, errno, "open %s", path);
+    ssize_t n = write(fd, text, strlen(text));
+    if (n != (ssize_t)strlen(text))
+        return mrun_err_set(err, n < 0 ? errno : EIO, "write %s", path);
+    return 0;
+}
+
+/* Writes the single-id maps: 0 inside is host_uid/host_gid outside. Without root, setgroups must be denied
+ * before an unprivileged gid_map is accepted. */
+static int write_id_maps(pid_t pid, uid_t host_uid, gid_t host_gid, bool rootful, mrun_err *err)
+{
+    char map[64];
+    snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)host_uid);
+    if (write_proc(pid, "uid_map", map, err) < 0)
+        return -1;
+    if (!rootful && write_proc(pid, "setgroups", "deny", err) < 0)
+        return -1;
+    snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)host_gid);
+    return write_proc(pid, "gid_map", map, err);
+}
+
+/* A user namespace that maps from_uid/from_gid to host_uid/host_gid, for an idmapped mount of the workspace:
+ * the files of the workspace's owner appear as the job's own, and what the job creates lands on disk as the
+ * owner's. A throwaway child holds the namespace just long enough to open it. */
+static int make_idmap_userns(uid_t from_uid, gid_t from_gid, uid_t host_uid, gid_t host_gid, mrun_err *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return mrun_err_set(err, errno, "pipe");
+    pid_t h = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+    if (h < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return mrun_err_set(err, e, "clone idmap helper");
+    }
+    if (h == 0) {
+        char c;
+        close(p[1]);
+        ssize_t r = read(p[0], &c, 1); /* EOF when the parent is done with us */
+        (void)r;
+        _exit(0);
+    }
+    close(p[0]);
+    int fd = -1;
+    char map[64], path[64];
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)from_uid, (unsigned)host_uid);
+    if (write_proc(h, "uid_map", map, err) == 0) {
+        snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)from_gid, (unsigned)host_gid);
+        if (write_proc(h, "gid_map", map, err) == 0) {
+            snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)h);
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                mrun_err_set(err, errno, "open %s", path);
+        }
+    }
+    close(p[1]);
+    while (waitpid(h, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return fd;
+}
+
+/* The host workspace as the overlay's lower layer. As root: a detached clone idmapped so its owner's files are
+ * the job's. Without root: an O_PATH fd (our own files are already the job's). */
+static int open_workspace(mrun_sandbox *sb, const char *dir, bool rootful, uid_t host_uid, gid_t host_gid,
+                          mrun_err *err)
+{
+    sb->ws_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sb->ws_dirfd < 0)
+        return mrun_err_set(err, errno, "workspace '%s'", dir);
+    struct stat st;
+    if (fstat(sb->ws_dirfd, &st) < 0)
+        return mrun_err_set(err, errno, "workspace '%s'", dir);
+    sb->ws_uid = st.st_uid;
+    sb->ws_gid = st.st_gid;
+    if (!rootful) {
+        int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return mrun_err_set(err, errno, "workspace '%s'", dir);
+        return fd;
+    }
+    mrun_autoclose int userns = make_idmap_userns(st.st_uid, st.st_gid, host_uid, host_gid, err);
+    if (userns < 0)
+        return mrun_err_prefix(err, "workspace '%s'", dir);
+    mrun_autoclose int tree = open_tree(sb->ws_dirfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (tree < 0)
+        return mrun_err_set(err, errno, "workspace '%s': clone mount", dir);
+    struct mount_attr attr = {0};
+    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    attr.userns_fd = (uint64_t)userns;
+    if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+        return mrun_err_set(err, errno, "workspace '%s': idmapped mount (does its filesystem support idmapping?)",
+                            dir);
+    return mrun_steal_fd(&tree);
+}
+
+static void add_bind(sb_plan *p, const char *src, const char *dst, bool writable, bool is_file, bool optional)
+{
+    sb_bind *b = &p->binds[p->n_binds++];
+    snprintf(b->src, sizeof(b->src), "%s", src);
+    snprintf(b->dst, sizeof(b->dst), "%s", dst);
+    b->writable = writable;
+    b->is_file = is_file;
+    b->optional = optional;
+}
+
+/* The host's /bin, /sbin, /lib* are symlinks into /usr on merged-/usr systems (recreate them) or real
+ * directories elsewhere (bind them read-only). */
+static void plan_toplevel(sb_plan *p)
+{
+    static const char *const names[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char host[32], target[64];
+        snprintf(host, sizeof(host), "/%s", names[i]);
+        struct stat st;
+        if (lstat(host, &st) < 0)
+            continue;
+        if (S_ISLNK(st.st_mode)) {
+            ssize_t n = readlink(host, target, sizeof(target) - 1);
+            if (n <= 0 || p->n_links >= sizeof(p->links) / sizeof(p->links[0]))
+                continue;
+            target[n] = '\0';
+            snprintf(p->links[p->n_links].name, sizeof(p->links[0].name), "%s", names[i]);
+            snprintf(p->links[p->n_links].target, sizeof(p->links[0].target), "%s", target);
+            p->n_links++;
+        } else if (S_ISDIR(st.st_mode)) {
+            add_bind(p, host, host, false, false, true);
+        }
+    }
+}
+
+static int plan_env(const mrun_sandbox_opts *o, char **envp, size_t cap, char *term_buf, size_t term_len)
+{
+    size_t n = 0;
+    static char path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    static char home[] = "HOME=/workspace";
+    static char lang[] = "LANG=C.UTF-8";
+    char *base[4] = {path, home, lang, NULL};
+    const char *term = getenv("TERM");
+    if (term && strlen(term) < term_len - 6) {
+        snprintf(term_buf, term_len, "TERM=%s", term);
+        base[3] = term_buf;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (!base[i])
+            continue;
+        size_t nl = (size_t)(strchr(base[i], '=') - base[i]) + 1;
+        bool overridden = false;
+        for (unsigned j = 0; j < o->n_env; j++)
+            if (strncmp(o->env[j], base[i], nl) == 0)
+                overridden = true;
+        if (!overridden)
+            envp[n++] = base[i];
+    }
+    for (unsigned j = 0; j < o->n_env && n + 1 < cap; j++)
+        envp[n++] = o->env[j];
+    envp[n] = NULL;
+    return 0;
+}
+
+static void build_plan(sb_plan *p, const mrun_sandbox_opts *o, const mrun_sandbox_io *io)
+{
+    add_bind(p, "/usr", "/usr", false, false, false);
+    plan_toplevel(p);
+    add_bind(p, "/etc/ld.so.cache", "/etc/ld.so.cache", false, true, true);
+    add_bind(p, "/etc/ssl/certs", "/etc/ssl/certs", false, false, true);
+    add_bind(p, "/etc/alternatives", "/etc/alternatives", false, false, true);
+    add_bind(p, "/etc/localtime", "/etc/localtime", false, true, true);
+    for (unsigned i = 0; i < o->n_mounts; i++) {
+        struct stat st;
+        bool is_file = stat(o->mounts[i].host, &st) == 0 && !S_ISDIR(st.st_mode);
+        add_bind(p, o->mounts[i].host, o->mounts[i].path, o->mounts[i].writable, is_file, false);
+    }
+    snprintf(p->root_opts, sizeof(p->root_opts), "size=1m,nr_inodes=1024,mode=755");
+    snprintf(p->tmp_opts, sizeof(p->tmp_opts), "size=%" PRId64 ",mode=1777", o->tmpfs_bytes);
+    snprintf(p->shm_opts, sizeof(p->shm_opts), "size=%" PRId64 ",mode=1777", o->tmpfs_bytes);
+    snprintf(p->ws_opts, sizeof(p->ws_opts), "size=%" PRId64 ",mode=755", o->disk_bytes);
+    snprintf(p->passwd, sizeof(p->passwd),
+             "root:x:0:0:mrun sandbox:/workspace:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    snprintf(p->group, sizeof(p->group), "root:x:0:\nnogroup:x:65534:\n");
+    snprintf(p->hostname, sizeof(p->hostname), "%s", o->hostname ? o->hostname : "sandbox");
+    snprintf(p->hosts, sizeof(p->hosts), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
+             p->hostname);
+    p->net_lo = true; /* both "none" and "loopback" have lo up and nothing else */
+    p->fsize = o->fsize_bytes > 0 ? o->fsize_bytes : o->disk_bytes;
+    p->nofile = o->nofile;
+    p->stdin_fd = io->stdin_fd;
+    p->cap_last = 63;
+    p->ws_fd = -1;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Receives one message from init; *ret_fd gets a passed descriptor or -1. Returns 0, or -1 on EOF/error. */
+static int recv_msg(int sock, sb_msg *m, int *ret_fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    *ret_fd = -1;
+    ssize_t n;
+    do
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+    if (n != (ssize_t)sizeof(*m)) {
+        close_fd(ret_fd);
+        return -1;
+    }
+    m->step[sizeof(m->step) - 1] = '\0';
+    m->detail[sizeof(m->detail) - 1] = '\0';
+    return 0;
+}
+
+static void reap(mrun_sandbox *sb)
+{
+    if (sb->exited)
+        return;
+    int st;
+    while (wait4(sb->pid, &st, 0, &sb->ru) < 0 && errno == EINTR)
+        ;
+    sb->exited = true;
+}
+
+static void force_kill(mrun_sandbox *sb)
+{
+    if (sb->pidfd >= 0 && !sb->exited)
+        syscall(SYS_pidfd_send_signal, sb->pidfd, SIGKILL, NULL, 0);
+    if (sb->cg)
+        sb_cgroup_kill(sb->cg);
+}
+
+/* Waits for init's first report: the job was exec'd (0) or something failed (-1, err filled). */
+static int await_start(mrun_sandbox *sb, mrun_err *err)
+{
+    struct pollfd pf = {.fd = sb->sock, .events = POLLIN};
+    int r;
+    do
+        r = poll(&pf, 1, SB_SETUP_TIMEOUT_MS);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return mrun_err_setx(err, ETIMEDOUT, "sandbox setup did not finish in %d s", SB_SETUP_TIMEOUT_MS / 1000);
+    sb_msg m;
+    int fd;
+    if (recv_msg(sb->sock, &m, &fd) < 0)
+        return mrun_err_setx(err, EPROTO, "sandbox init exited during setup");
+    close_fd(&fd);
+    if (m.type == SB_MSG_STARTED)
+        return 0;
+    if (m.type != SB_MSG_ERROR)
+        return mrun_err_setx(err, EPROTO, "unexpected message %d from sandbox init", m.type);
+    if (strcmp(m.step, "exec") == 0) {
+        if (m.sys_errno == ENOENT)
+            return mrun_err_setx(err, ENOENT, "%s: command not found", m.detail);
+        return mrun_err_set(err, m.sys_errno ? m.sys_errno : EACCES, "cannot execute '%s'", m.detail);
+    }
+    int e = m.sys_errno ? m.sys_errno : EPROTO;
+    if (e == ENOENT || e == EACCES || e == ENOEXEC)
+        e = EPROTO; /* keep setup failures apart from the exec statuses 126/127 */
+    if (m.detail[0])
+        mrun_err_set(err, m.sys_errno, "sandbox setup failed: %s '%s'", m.step, m.detail);
+    else
+        mrun_err_set(err, m.sys_errno, "sandbox setup failed: %s", m.step);
+    err->sys_errno = e;
+    return -1;
+}
+
+static int spawn_child(mrun_sandbox *sb, sb_plan *plan, int cg_fd, int child_sock, mrun_err *err)
+{
+    struct clone_args ca;
+    memset(&ca, 0, sizeof(ca));
+    int pidfd = -1;
+    ca.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
+    ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    ca.exit_signal = SIGCHLD;
+    if (cg_fd >= 0) {
+        ca.flags |= CLONE_INTO_CGROUP;
+        ca.cgroup = (uint64_t)cg_fd;
+    }
+    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    if (pid < 0)
+        return mrun_err_set(err, errno, "clone3 into new namespaces");
+    if (pid == 0) {
+        close(sb->sock);
+        close(sb->out_r);
+        close(sb->err_r);
+        plan->sock_fd = child_sock;
+        sb_child_main(plan);
+    }
+    sb->pid = (pid_t)pid;
+    sb->pidfd = pidfd;
+    return 0;
+}
+
+int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mrun_sandbox_io *io,
+                       mrun_sandbox **ret_sb, mrun_err *err)
+{
+    if (mrun_sandbox_opts_check(o, err) < 0)
+        return -1;
+    if (!argv || !argv[0] || !argv[0][0])
+        return mrun_err_setx(err, EINVAL, "no command given");
+    mrun_cleanup(mrun_sandbox_freep) mrun_sandbox *sb = calloc(1, sizeof(*sb));
+    mrun_autofree sb_plan *plan = calloc(1, sizeof(*plan));
+    mrun_autofree char **envp = calloc(MRUN_SANDBOX_MAX_ENV + 8, sizeof(char *));
+    if (!sb || !plan || !envp)
+        return mrun_err_set(err, ENOMEM, "sandbox");
+    sb->pid = -1;
+    sb->pidfd = sb->sock = sb->out_r = sb->err_r = sb->netns_fd = sb->upper_fd = sb->ws_dirfd = -1;
+    sb->out_fd = io->stdout_fd;
+    sb->err_fd = io->stderr_fd;
+    sb->output_limit = o->output_limit;
+    sb->start_ms = now_ms();
+    sb->deadline_ms = sb->start_ms + o->timeout_ms;
+    sb->rootful = geteuid() == 0;
+    uid_t host_uid = sb->rootful ? env_id("MRUN_SANDBOX_UID", SB_DEFAULT_HOST_ID) : geteuid();
+    gid_t host_gid = sb->rootful ? env_id("MRUN_SANDBOX_GID", SB_DEFAULT_HOST_ID) : getegid();
+
+    build_plan(plan, o, io);
+    char term[256];
+    plan_env(o, envp, MRUN_SANDBOX_MAX_ENV + 8, term, sizeof(term));
+    plan->argv = argv;
+    plan->envp = envp;
+    if (sb_seccomp_build(&plan->seccomp, err) < 0)
+        return mrun_err_prefix(err, "seccomp");
+
+    int rc = -1;
+    mrun_autoclose int child_sock = -1, out_w = -1, err_w = -1, ws_fd = -1;
+    int sp[2], po[2], pe[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+        mrun_err_set(err, errno, "socketpair");
+        goto out;
+    }
+    sb->sock = sp[0];
+    child_sock = sp[1];
+    if (pipe2(po, O_CLOEXEC) < 0 || (sb->out_r = po[0], out_w = po[1], pipe2(pe, O_CLOEXEC) < 0)) {
+        mrun_err_set(err, errno, "pipe");
+        goto out;
+    }
+    sb->err_r = pe[0];
+    err_w = pe[1];
+    plan->stdout_fd = out_w;
+    plan->stderr_fd = err_w;
+
+    if (o->workspace) {
+        ws_fd = open_workspace(sb, o->workspace, sb->rootful, host_uid, host_gid, err);
+        if (ws_fd < 0)
+            goto out;
+        plan->ws_fd = ws_fd;
+        plan->ws_is_tree = sb->rootful;
+        snprintf(plan->overlay_opts, sizeof(plan->overlay_opts),
+                 "lowerdir=/tmp/.mrun-ws/lower,upperdir=/tmp/.mrun-ws/up/upper,workdir=/tmp/.mrun-ws/up/work,"
+                 "userxattr");
+    }
+
+    sb_cg_layout layout;
+    sb_cg_limits lim = {.mem_bytes = o->mem_bytes, .pids = o->pids, .cpu_milli = o->cpu_milli};
+    char cg_name[64];
+    snprintf(cg_name, sizeof(cg_name), "mrun-%d-%" PRId64, (int)getpid(), (int64_t)sb->start_ms);
+    if (sb_cgroup_detect(&layout, err) < 0 || sb_cgroup_create(&layout, cg_name, &lim, &sb->cg, &sb->unenforced, err) < 0) {
+        mrun_err_prefix(err, "cgroup");
+        goto out;
+    }
+    if (sb->unenforced & MRUN_SANDBOX_LIMIT_PIDS)
+        plan->nproc = o->pids; /* the per-user process limit stands in for the pids controller */
+
+    if (spawn_child(sb, plan, sb_cgroup_fd(sb->cg), child_sock, err) < 0)
+        goto out;
+    close_fd(&child_sock);
+    close_fd(&out_w);
+    close_fd(&err_w);
+    close_fd(&ws_fd);
+    if (write_id_maps(sb->pid, host_uid, host_gid, sb->rootful, err) < 0 ||
+        (sb_cgroup_fd(sb->cg) < 0 && sb_cgroup_attach(sb->cg, sb->pid, err) < 0)) {
+        mrun_err_prefix(err, "sandbox setup failed");
+        goto out;
+    }
+    char nspath[64];
+    snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int)sb->pid);
+    sb->netns_fd = open(nspath, O_RDONLY | O_CLOEXEC);
+    sb_msg go;
+    memset(&go, 0, sizeof(go));
+    go.type = SB_MSG_GO;
+    if (send(sb->sock, &go, sizeof(go), MSG_NOSIGNAL) != (ssize_t)sizeof(go)) {
+        mrun_err_set(err, errno, "sandbox setup failed: start init");
+        goto out;
+    }
+    if (await_start(sb, err) < 0)
+        goto out;
+    *ret_sb = mrun_steal_ptr(&sb);
+    rc = 0;
+out:
+    sb_seccomp_release(&plan->seccomp);
+    return rc; /* on failure the cleanup of sb kills and reaps the child and removes the cgroup */
+}
+
+/* Copies what is readable on fd to dst within the output cap. Returns 0 at EOF, 1 if more may come. */
+static int pump(mrun_sandbox *sb, int *fd, int dst)
+{
+    char buf[65536];
+    ssize_t n = read(*fd, buf, sizeof(buf));
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? 1 : (close_fd(fd), 0);
+    if (n == 0) {
+        close_fd(fd);
+        return 0;
+    }
+    int64_t room = sb->output_limit - sb->output_bytes;
+    sb->output_bytes += n;
+    if (room <= 0) {
+        sb->truncated = true;
+        return 1;
+    }
+    size_t w = (size_t)(n < room ? n : room);
+    if ((int64_t)n > room)
+        sb->truncated = true;
+    for (size_t off = 0; off < w && dst >= 0;) {
+        ssize_t k = write(dst, buf + off, w - off);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            break; /* a closed reader is the caller's business; keep draining the job */
+        }
+        off += (size_t)k;
+    }
+    return 1;
+}
+
+static void finish(mrun_sandbox *sb)
+{
+    mrun_sandbox_result *r = &sb->res;
+    memset(r, 0, sizeof(*r));
+    r->wall_ms = now_ms() - sb->start_ms;
+    sb_cg_stats st = {.peak_memory_bytes = -1, .cpu_usage_ms = -1};
+    if (sb->cg)
+        sb_cgroup_stats_read(sb->cg, &st);
+    r->peak_memory_bytes = st.peak_memory_bytes;
+    r->oom_killed = st.oom_killed;
+    int64_t ru_ms = (int64_t)(sb->ru.ru_utime.tv_sec + sb->ru.ru_stime.tv_sec) * 1000 +
+                    (sb->ru.ru_utime.tv_usec + sb->ru.ru_stime.tv_usec) / 1000;
+    r->cpu_ms = st.cpu_usage_ms >= 0 ? st.cpu_usage_ms : ru_ms;
+    r->output_bytes = sb->output_bytes;
+    r->output_truncated = sb->truncated;
+    r->unenforced = sb->unenforced;
+    if (sb->timed_out) {
+        r->timed_out = true;
+        r->exit_code = MRUN_SANDBOX_EXIT_TIMEOUT;
+    } else if (sb->done && WIFEXITED(sb->status)) {
+        r->exit_code = WEXITSTATUS(sb->status);
+    } else if (sb->done && WIFSIGNALED(sb->status)) {
+        r->signal = WTERMSIG(sb->status);
+        r->exit_code = 128 + r->signal;
+    } else {
+        r->signal = SIGKILL; /* init itself was killed: by us, the OOM killer or the host */
+        r->exit_code = 128 + SIGKILL;
+    }
+    sb->finished = true;
+}
+
+/* Applies the job's workspace changes; a failed merge is reported and the job's status stands. */
+static int merge(mrun_sandbox *sb, mrun_err *err)
+{
+    if (sb->upper_fd < 0 || sb->ws_dirfd < 0)
+        return 0;
+    uid_t u = sb->rootful ? sb->ws_uid : (uid_t)-1;
+    gid_t g = sb->rootful ? sb->ws_gid : (gid_t)-1;
+    int r = sb_merge_upper(sb->upper_fd, sb->ws_dirfd, u, g, err);
+    close_fd(&sb->upper_fd);
+    return r < 0 ? mrun_err_prefix(err, "merge workspace") : 0;
+}
+
+int mrun_sandbox_wait(mrun_sandbox *sb, int wait_ms, mrun_sandbox_result *ret_res, mrun_err *err)
+{
+    int64_t until = wait_ms < 0 ? INT64_MAX : now_ms() + wait_ms;
+    while (!sb->finished) {
+        if (sb->exited && sb->out_r < 0 && sb->err_r < 0) {
+            int mr = merge(sb, err);
+            finish(sb);
+            if (mr < 0)
+                return -1;
+            break;
+        }
+        int64_t now = now_ms();
+        if (!sb->exited && !sb->timed_out && now >= sb->deadline_ms) {
+            sb->timed_out = true;
+            force_kill(sb);
+        }
+        int64_t t = until - now;
+        if (!sb->timed_out && !sb->exited && sb->deadline_ms - now < t)
+            t = sb->deadline_ms - now;
+        if (t <= 0 && wait_ms >= 0 && now >= until)
+            return 1;
+        struct pollfd pf[4] = {{.fd = sb->out_r, .events = POLLIN},
+                               {.fd = sb->err_r, .events = POLLIN},
+                               {.fd = sb->exited ? -1 : sb->sock, .events = POLLIN},
+                               {.fd = sb->exited ? -1 : sb->pidfd, .events = POLLIN}};
+        int timeout = t > 1000000 ? 1000000 : (int)(t < 0 ? 0 : t);
+        if (sb->exited)
+            timeout = 1000; /* only pipes left: whoever held them is dead, EOF is imminent */
+        int n = poll(pf, 4, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                return 1;
+            return mrun_err_set(err, errno, "poll");
+        }
+        if (n == 0 && sb->exited) {
+            close_fd(&sb->out_r); /* defensive: nothing can write any more */
+            close_fd(&sb->err_r);
+        }
+        if (pf[0].revents)
+            pump(sb, &sb->out_r, sb->out_fd);
+        if (pf[1].revents)
+            pump(sb, &sb->err_r, sb->err_fd);
+        if (pf[2].revents) {
+            sb_msg m;
+            int fd;
+            if (recv_msg(sb->sock, &m, &fd) == 0 && m.type == SB_MSG_DONE) {
+                sb->done = true;
+                sb->status = m.status;
+                close_fd(&sb->upper_fd);
+                sb->upper_fd = fd;
+            } else {
+                close_fd(&fd);
+                close_fd(&sb->sock);
+            }
+        }
+        if (pf[3].revents)
+            reap(sb);
+    }
+    if (ret_res)
+        *ret_res = sb->res;
+    return 0;
+}
+
+int mrun_sandbox_kill(mrun_sandbox *sb, int sig, mrun_err *err)
+{
+    if (sb->exited)
+        return 0;
+    if (sig == SIGKILL) {
+        sb->killed = true;
+        force_kill(sb);
+        return 0;
+    }
+    if (syscall(SYS_pidfd_send_signal, sb->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
+        return mrun_err_set(err, errno, "signal sandbox");
+    return 0;
+}
+
+int mrun_sandbox_poll_fd(const mrun_sandbox *sb)
+{
+    return sb->pidfd;
+}
+
+int mrun_sandbox_netns_fd(const mrun_sandbox *sb)
+{
+    return sb->exited ? -1 : sb->netns_fd;
+}
+
+int mrun_sandbox_pid(const mrun_sandbox *sb)
+{
+    return sb->pid;
+}
+
+void mrun_sandbox_free(mrun_sandbox *sb)
+{
+    if (!sb)
+        return;
+    if (sb->pid > 0 && !sb->exited) {
+        force_kill(sb);
+        reap(sb);
+    }
+    close_fd(&sb->pidfd);
+    close_fd(&sb->sock);
+    close_fd(&sb->out_r);
+    close_fd(&sb->err_r);
+    close_fd(&sb->netns_fd);
+    close_fd(&sb->upper_fd);
+    close_fd(&sb->ws_dirfd);
+    sb_cgroup_destroy(sb->cg);
+    free(sb);
+}
+
+void mrun_sandbox_freep(mrun_sandbox **sb)
+{
+    mrun_sandbox_free(*sb);
+    *sb = NULL;
+}
