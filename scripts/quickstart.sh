@@ -1,0 +1,15 @@
+#!/bin/sh
+# The main job, for now: set up, build, and run a hello-world inside the sandbox, showing what it cannot do.
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+echo
+echo '$ mrun sandbox --mem 256M --timeout 30s -- sh -c "..."'
+exec ./build/mrun sandbox --mem 256M --timeout 30s --json /dev/stderr -- /bin/sh -c '
+echo "hello from $(hostname), uid $(id -u) in here, working in $(pwd)"
+echo "capabilities: $(grep CapEff /proc/self/status | cut -f2), seccomp mode $(grep "^Seccomp:" /proc/self/status | cut -f2)"
+echo "network interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" " ")"
+touch /usr/evil 2>/dev/null && echo "wrote to /usr!" || echo "/usr is read-only"
+ls /home /root 2>/dev/null && echo "host files visible!" || echo "no host home directories"
+echo "processes visible: $(ls /proc | grep -c "^[0-9]")"
+'
