@@ -241,6 +241,12 @@ static int plan_env(const mrun_sandbox_opts *o, char **envp, size_t cap, char *t
     return 0;
 }
 
+static int64_t inodes_for(int64_t bytes)
+{
+    int64_t n = bytes / 2048;
+    return n < 4096 ? 4096 : n;
+}
+
 static void build_plan(sb_plan *p, const mrun_sandbox_opts *o, const mrun_sandbox_io *io)
 {
     add_bind(p, "/usr", "/usr", false, false, false);
@@ -255,9 +261,13 @@ static void build_plan(sb_plan *p, const mrun_sandbox_opts *o, const mrun_sandbo
         add_bind(p, o->mounts[i].host, o->mounts[i].path, o->mounts[i].writable, is_file, false);
     }
     snprintf(p->root_opts, sizeof(p->root_opts), "size=1m,nr_inodes=1024,mode=755");
-    snprintf(p->tmp_opts, sizeof(p->tmp_opts), "size=%" PRId64 ",mode=1777", o->tmpfs_bytes);
-    snprintf(p->shm_opts, sizeof(p->shm_opts), "size=%" PRId64 ",mode=1777", o->tmpfs_bytes);
-    snprintf(p->ws_opts, sizeof(p->ws_opts), "size=%" PRId64 ",mode=755", o->disk_bytes);
+    /* Inodes are bounded too (one per 2 KiB of size): empty files cost no blocks but do cost kernel memory. */
+    snprintf(p->tmp_opts, sizeof(p->tmp_opts), "size=%" PRId64 ",nr_inodes=%" PRId64 ",mode=1777", o->tmpfs_bytes,
+             inodes_for(o->tmpfs_bytes));
+    snprintf(p->shm_opts, sizeof(p->shm_opts), "size=%" PRId64 ",nr_inodes=%" PRId64 ",mode=1777", o->tmpfs_bytes,
+             inodes_for(o->tmpfs_bytes));
+    snprintf(p->ws_opts, sizeof(p->ws_opts), "size=%" PRId64 ",nr_inodes=%" PRId64 ",mode=755", o->disk_bytes,
+             inodes_for(o->disk_bytes));
     snprintf(p->passwd, sizeof(p->passwd),
              "root:x:0:0:mrun sandbox:/workspace:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
     snprintf(p->group, sizeof(p->group), "root:x:0:\nnogroup:x:65534:\n");
