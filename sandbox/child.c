@@ -187,6 +187,26 @@ fail:;
     _exit(MRUN_SANDBOX_EXIT_SETUP);
 }
 
+/* Closes every fd except those in keep (-1 entries ignored). */
+static void close_except(int *keep, int n)
+{
+    for (int i = 0; i < n; i++) /* sort: tiny insertion sort */
+        for (int j = i; j > 0 && keep[j] < keep[j - 1]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned from = 0;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < 0)
+            continue;
+        if ((unsigned)keep[i] > from)
+            close_range(from, (unsigned)keep[i] - 1, 0);
+        from = (unsigned)keep[i] + 1;
+    }
+    close_range(from, ~0U, 0);
+}
+
 /* pid 1: reaps everything, forwards SIGTERM/SIGINT/SIGHUP sent from outside to the job, and when the job exits
  * kills whatever it left behind, reports the job's wait status and hands the overlay upper dir to the parent. */
 __attribute__((noreturn)) static void init_loop(const sb_plan *plan, pid_t job, int upper_fd)
@@ -243,6 +263,10 @@ void sb_child_main(const sb_plan *plan)
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof(go) || go.type != SB_MSG_GO)
         _exit(MRUN_SANDBOX_EXIT_SETUP);
+    if (plan->cgroup_errno) {
+        errno = plan->cgroup_errno;
+        fail(sock, "join cgroup", NULL);
+    }
 
     /* The parent has written our uid/gid maps and put us in our cgroup. Supplementary groups the parent had
      * (root's gid 0 among them) must not come along. */
@@ -279,12 +303,11 @@ void sb_child_main(const sb_plan *plan)
             close(upper_fd);
         job_main(plan, rep[1]);
     }
-    close(rep[1]);
-    /* Our copies of the output pipes must go, or the parent never sees EOF. */
-    close(plan->stdout_fd);
-    close(plan->stderr_fd);
-    if (plan->stdin_fd >= 0)
-        close(plan->stdin_fd);
+    /* Keep only what init needs. The output pipes must go or the parent never sees EOF; the cgroup and
+     * workspace fds are open handles on host filesystems that nothing in here should hold (cf. runc
+     * CVE-2024-21626). */
+    int keep[3] = {sock, rep[0], upper_fd};
+    close_except(keep, 3);
     /* Not dumpable: the job, though uid 0 here too, cannot open /proc/1/mem or ptrace us. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
