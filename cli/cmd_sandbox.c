@@ -68,7 +68,8 @@ static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},                 {NULL, 0, NULL, 0},
 };
 
-/* Parses argv into opts; returns the index of CMD, 0 for --help, -1 on a usage error (printed). */
+/* Parses argv into opts; returns the index of CMD, 0 for --help, -1 on a usage error, -2 for an unusable
+ * workspace (both printed). */
 static int parse_args(int argc, char **argv, mrun_sandbox_opts *o, const char **json, int *quiet)
 {
     mrun_err err = MRUN_ERR_INIT;
@@ -82,8 +83,10 @@ static int parse_args(int argc, char **argv, mrun_sandbox_opts *o, const char **
         case OPT_WS: {
             char *abs = realpath(optarg, NULL);
             if (!abs) {
-                fprintf(stderr, "mrun sandbox: --workspace '%s': %s\n", optarg, strerror(errno));
-                return -1;
+                /* a workspace that cannot be used is a setup failure (125), not a usage error */
+                fprintf(stderr, "mrun sandbox: sandbox setup failed: workspace '%s': %s (exit 125: nothing ran)\n",
+                        optarg, strerror(errno));
+                return -2;
             }
             free(o->workspace);
             o->workspace = abs;
@@ -214,7 +217,7 @@ int mrun_cmd_sandbox(int argc, char **argv)
     int cmd = parse_args(argc, argv, &o, &json, &quiet);
     if (cmd <= 0) {
         mrun_sandbox_opts_fini(&o);
-        return cmd == 0 ? 0 : 2;
+        return cmd == 0 ? 0 : cmd == -2 ? MRUN_SANDBOX_EXIT_SETUP : 2;
     }
 
     /* Handlers before start: a signal during setup must not kill mrun and orphan the cgroup. Our parent's

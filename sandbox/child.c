@@ -7,6 +7,7 @@
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -276,6 +277,12 @@ void sb_child_main(const sb_plan *plan)
      * is deliberately not mapped, so nothing we create may carry it. */
     if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
         fail(sock, "switch to the sandbox user", NULL);
+    /* A credential change clears the parent-death signal: set it again, then make sure the parent did not
+     * die in between (its end of the socket would have hung up). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    struct pollfd pf = {.fd = sock, .events = POLLIN};
+    if (poll(&pf, 1, 0) > 0 && (pf.revents & (POLLHUP | POLLERR)))
+        _exit(MRUN_SANDBOX_EXIT_SETUP);
     if (unshare(CLONE_NEWCGROUP) < 0)
         fail(sock, "unshare cgroup namespace", NULL);
     const char *step, *detail;

@@ -223,6 +223,26 @@ static int setup_etc(const sb_plan *plan, const char **ret_step)
     return 0;
 }
 
+static int place_binds(const sb_plan *plan, const int *bind_fds, unsigned from, unsigned to, const char **ret_step,
+                       const char **ret_detail)
+{
+    char p[600];
+    for (unsigned i = from; i < to; i++) {
+        if (bind_fds[i] < 0)
+            continue;
+        if (join(p, sizeof(p), NEWROOT, plan->binds[i].dst) < 0 || make_mountpoint(p, plan->binds[i].is_file) < 0) {
+            *ret_detail = plan->binds[i].dst;
+            FAIL("create mountpoint");
+        }
+        if (place(bind_fds[i], p) < 0) {
+            *ret_detail = plan->binds[i].dst;
+            FAIL("place bind mount");
+        }
+        close(bind_fds[i]);
+    }
+    return 0;
+}
+
 int sb_rootfs_setup(const sb_plan *plan, const char **ret_step, const char **ret_detail, int *ret_upper_fd)
 {
     static const char *const dev_nodes[] = {"/dev/null", "/dev/zero", "/dev/full",
@@ -239,6 +259,10 @@ int sb_rootfs_setup(const sb_plan *plan, const char **ret_step, const char **ret
 
     /* Clone every host tree we need while the host paths are still visible. */
     for (unsigned i = 0; i < plan->n_binds; i++) {
+        if (plan->binds[i].tree_fd >= 0) {
+            bind_fds[i] = plan->binds[i].tree_fd;
+            continue;
+        }
         bind_fds[i] = clone_tree(plan->binds[i].src, plan->binds[i].writable, false);
         if (bind_fds[i] < 0 && !(plan->binds[i].optional && errno == ENOENT)) {
             *ret_detail = plan->binds[i].src;
@@ -264,19 +288,8 @@ int sb_rootfs_setup(const sb_plan *plan, const char **ret_step, const char **ret
     if (setup_etc(plan, ret_step) < 0)
         return -1;
 
-    for (unsigned i = 0; i < plan->n_binds; i++) {
-        if (bind_fds[i] < 0)
-            continue;
-        if (join(p, sizeof(p), NEWROOT, plan->binds[i].dst) < 0 || make_mountpoint(p, plan->binds[i].is_file) < 0) {
-            *ret_detail = plan->binds[i].dst;
-            FAIL("create mountpoint");
-        }
-        if (place(bind_fds[i], p) < 0) {
-            *ret_detail = plan->binds[i].dst;
-            FAIL("place bind mount");
-        }
-        close(bind_fds[i]);
-    }
+    if (place_binds(plan, bind_fds, 0, plan->n_system_binds, ret_step, ret_detail) < 0)
+        return -1;
     if (setup_dev(dev_fds, ret_step) < 0)
         return -1;
     for (unsigned i = 0; i < 6; i++)
@@ -286,6 +299,9 @@ int sb_rootfs_setup(const sb_plan *plan, const char **ret_step, const char **ret
     if (mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, plan->tmp_opts) < 0)
         FAIL("mount /tmp");
     if (setup_workspace(plan, ret_step, ret_upper_fd) < 0)
+        return -1;
+    /* The user's binds go last so that one under /tmp or /workspace is not covered by those mounts. */
+    if (place_binds(plan, bind_fds, plan->n_system_binds, plan->n_binds, ret_step, ret_detail) < 0)
         return -1;
     if (setup_proc(ret_step) < 0)
         return -1;

@@ -122,6 +122,7 @@ typedef struct sb_bind {
     bool writable;
     bool is_file;   /* the mountpoint is a file, not a directory */
     bool optional;  /* skip silently when the host lacks src */
+    int tree_fd;    /* >= 0: the parent prepared the (idmapped) mount; src is only for messages */
 } sb_bind;
 
 typedef struct sb_link {
@@ -132,6 +133,7 @@ typedef struct sb_link {
 typedef struct sb_plan {
     sb_bind binds[SB_MAX_BINDS];
     unsigned n_binds;
+    unsigned n_system_binds; /* binds[0..n_system_binds) go in before /tmp and /workspace, the user's after */
     sb_link links[8];
     unsigned n_links;
     char root_opts[64];  /* tmpfs options of the new root */

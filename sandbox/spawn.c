@@ -143,9 +143,58 @@ static int make_idmap_userns(uid_t from_uid, gid_t from_gid, uid_t host_uid, gid
     return fd;
 }
 
-/* The host workspace as the overlay's lower layer. As root: a detached clone idmapped so its owner's files are
- * the job's. Without root: an O_PATH fd (our own files are already the job's). */
-static int open_workspace(mrun_sandbox *sb, const char *dir, bool rootful, uid_t host_uid, gid_t host_gid,
+/* User namespaces for idmapped mounts, one per owner seen in this start; owned by the caller of
+ * mrun_sandbox_start and closed when it returns. */
+typedef struct idmaps {
+    uid_t uid[8];
+    gid_t gid[8];
+    int fd[8];
+    unsigned n;
+} idmaps;
+
+static void idmaps_close(idmaps *m)
+{
+    for (unsigned i = 0; i < m->n; i++)
+        close(m->fd[i]);
+    m->n = 0;
+}
+
+/* As root, a detached clone of the tree at fd (not its submounts), idmapped so that the files of its owner are
+ * the job's and what the job creates lands on disk as that owner's; read-only unless writable. */
+static int idmapped_tree(int fd, const char *what, bool writable, uid_t host_uid, gid_t host_gid, idmaps *maps,
+                         mrun_err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return mrun_err_set(err, errno, "%s", what);
+    int userns = -1;
+    for (unsigned i = 0; i < maps->n; i++)
+        if (maps->uid[i] == st.st_uid && maps->gid[i] == st.st_gid)
+            userns = maps->fd[i];
+    if (userns < 0) {
+        if (maps->n >= sizeof(maps->fd) / sizeof(maps->fd[0]))
+            return mrun_err_setx(err, E2BIG, "%s: too many different owners among the mounts", what);
+        userns = make_idmap_userns(st.st_uid, st.st_gid, host_uid, host_gid, err);
+        if (userns < 0)
+            return mrun_err_prefix(err, "%s", what);
+        maps->uid[maps->n] = st.st_uid;
+        maps->gid[maps->n] = st.st_gid;
+        maps->fd[maps->n++] = userns;
+    }
+    mrun_autoclose int tree = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    if (tree < 0)
+        return mrun_err_set(err, errno, "%s: clone mount", what);
+    struct mount_attr attr = {0};
+    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (writable ? 0 : MOUNT_ATTR_RDONLY);
+    attr.userns_fd = (uint64_t)userns;
+    if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+        return mrun_err_set(err, errno, "%s: idmapped mount (does its filesystem support idmapping?)", what);
+    return mrun_steal_fd(&tree);
+}
+
+/* The host workspace as the overlay's lower layer. As root: an idmapped clone. Without root: an O_PATH fd (our
+ * own files are already the job's). */
+static int open_workspace(mrun_sandbox *sb, const char *dir, uid_t host_uid, gid_t host_gid, idmaps *maps,
                           mrun_err *err)
 {
     sb->ws_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -156,25 +205,40 @@ static int open_workspace(mrun_sandbox *sb, const char *dir, bool rootful, uid_t
         return mrun_err_set(err, errno, "workspace '%s'", dir);
     sb->ws_uid = st.st_uid;
     sb->ws_gid = st.st_gid;
-    if (!rootful) {
+    if (!sb->rootful) {
         int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-            return mrun_err_set(err, errno, "workspace '%s'", dir);
-        return fd;
+        return fd >= 0 ? fd : mrun_err_set(err, errno, "workspace '%s'", dir);
     }
-    mrun_autoclose int userns = make_idmap_userns(st.st_uid, st.st_gid, host_uid, host_gid, err);
-    if (userns < 0)
-        return mrun_err_prefix(err, "workspace '%s'", dir);
-    mrun_autoclose int tree = open_tree(sb->ws_dirfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-    if (tree < 0)
-        return mrun_err_set(err, errno, "workspace '%s': clone mount", dir);
-    struct mount_attr attr = {0};
-    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    attr.userns_fd = (uint64_t)userns;
-    if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-        return mrun_err_set(err, errno, "workspace '%s': idmapped mount (does its filesystem support idmapping?)",
-                            dir);
-    return mrun_steal_fd(&tree);
+    char what[600];
+    snprintf(what, sizeof(what), "workspace '%s'", dir);
+    return idmapped_tree(sb->ws_dirfd, what, true, host_uid, host_gid, maps, err);
+}
+
+/* As root, the user's --ro/--rw binds become idmapped trees too, so the job can use them as their owner would.
+ * Without root the child clones them itself. */
+static int prepare_user_binds(sb_plan *p, uid_t host_uid, gid_t host_gid, idmaps *maps, mrun_err *err)
+{
+    for (unsigned i = p->n_system_binds; i < p->n_binds; i++) {
+        sb_bind *b = &p->binds[i];
+        mrun_autoclose int fd = open(b->src, O_PATH | O_CLOEXEC);
+        if (fd < 0)
+            return mrun_err_set(err, errno, "mount '%s'", b->src);
+        char what[600];
+        snprintf(what, sizeof(what), "mount '%s'", b->src);
+        b->tree_fd = idmapped_tree(fd, what, b->writable, host_uid, host_gid, maps, err);
+        if (b->tree_fd < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void close_tree_fds(sb_plan *p)
+{
+    for (unsigned i = 0; i < p->n_binds; i++)
+        if (p->binds[i].tree_fd >= 0) {
+            close(p->binds[i].tree_fd);
+            p->binds[i].tree_fd = -1;
+        }
 }
 
 static void add_bind(sb_plan *p, const char *src, const char *dst, bool writable, bool is_file, bool optional)
@@ -185,6 +249,7 @@ static void add_bind(sb_plan *p, const char *src, const char *dst, bool writable
     b->writable = writable;
     b->is_file = is_file;
     b->optional = optional;
+    b->tree_fd = -1;
 }
 
 /* The host's /bin, /sbin, /lib* are symlinks into /usr on merged-/usr systems (recreate them) or real
@@ -255,6 +320,7 @@ static void build_plan(sb_plan *p, const mrun_sandbox_opts *o, const mrun_sandbo
     add_bind(p, "/etc/ssl/certs", "/etc/ssl/certs", false, false, true);
     add_bind(p, "/etc/alternatives", "/etc/alternatives", false, false, true);
     add_bind(p, "/etc/localtime", "/etc/localtime", false, true, true);
+    p->n_system_binds = p->n_binds;
     for (unsigned i = 0; i < o->n_mounts; i++) {
         struct stat st;
         bool is_file = stat(o->mounts[i].host, &st) == 0 && !S_ISDIR(st.st_mode);
@@ -431,6 +497,7 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
         return mrun_err_prefix(err, "seccomp");
 
     int rc = -1;
+    idmaps maps = {.n = 0};
     mrun_autoclose int child_sock = -1, out_w = -1, err_w = -1, ws_fd = -1;
     int sp[2], po[2], pe[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
@@ -448,8 +515,10 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
     plan->stdout_fd = out_w;
     plan->stderr_fd = err_w;
 
+    if (sb->rootful && prepare_user_binds(plan, host_uid, host_gid, &maps, err) < 0)
+        goto out;
     if (o->workspace) {
-        ws_fd = open_workspace(sb, o->workspace, sb->rootful, host_uid, host_gid, err);
+        ws_fd = open_workspace(sb, o->workspace, host_uid, host_gid, &maps, err);
         if (ws_fd < 0)
             goto out;
         plan->ws_fd = ws_fd;
@@ -496,6 +565,8 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
     rc = 0;
 out:
     sb_seccomp_release(&plan->seccomp);
+    close_tree_fds(plan);
+    idmaps_close(&maps);
     return rc; /* on failure the cleanup of sb kills and reaps the child and removes the cgroup */
 }
 
