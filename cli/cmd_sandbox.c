@@ -197,11 +197,7 @@ static int status_for(const mrun_err *err)
     switch (err->sys_errno) {
     case ENOENT:
         return MRUN_SANDBOX_EXIT_NOTFOUND;
-    case EACCES:
     case ENOEXEC:
-    case EISDIR:
-    case ETXTBSY:
-    case ELOOP:
         return MRUN_SANDBOX_EXIT_NOEXEC;
     default:
         return MRUN_SANDBOX_EXIT_SETUP;

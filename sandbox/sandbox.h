@@ -89,8 +89,9 @@ int mrun_sandbox_opts_add_env(mrun_sandbox_opts *o, const char *kv, mrun_err *er
 int mrun_sandbox_opts_check(const mrun_sandbox_opts *o, mrun_err *err);
 
 /* Starts argv[0] (looked up in the sandbox's PATH) and returns once it has been exec'd.
- * Fails with sys_errno ENOENT (not found, status 127) or EACCES/ENOEXEC (status 126) for exec failures,
- * and any other errno for setup failures (status 125). Blocks for the setup only (milliseconds). */
+ * Fails with sys_errno ENOENT when the command was not found (status 127), ENOEXEC when it cannot be executed
+ * (status 126; the message says why), and any other errno when the sandbox could not be set up (status 125).
+ * Blocks for the setup only (milliseconds). */
 int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mrun_sandbox_io *io,
                        mrun_sandbox **ret_sb, mrun_err *err);
 

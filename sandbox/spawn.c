@@ -421,17 +421,13 @@ static int await_start(mrun_sandbox *sb, mrun_err *err)
     if (strcmp(m.step, "exec") == 0) {
         if (m.sys_errno == ENOENT)
             return mrun_err_setx(err, ENOENT, "%s: command not found", m.detail);
-        return mrun_err_set(err, m.sys_errno ? m.sys_errno : EACCES, "cannot execute '%s'", m.detail);
+        mrun_err_set(err, m.sys_errno ? m.sys_errno : EACCES, "cannot execute '%s'", m.detail);
+        err->sys_errno = ENOEXEC; /* the message keeps the real cause */
+        return -1;
     }
-    int e = m.sys_errno ? m.sys_errno : EPROTO;
-    if (e == ENOENT || e == EACCES || e == ENOEXEC)
-        e = EPROTO; /* keep setup failures apart from the exec statuses 126/127 */
     if (m.detail[0])
-        mrun_err_set(err, m.sys_errno, "sandbox setup failed: %s '%s'", m.step, m.detail);
-    else
-        mrun_err_set(err, m.sys_errno, "sandbox setup failed: %s", m.step);
-    err->sys_errno = e;
-    return -1;
+        return mrun_err_set(err, m.sys_errno, "sandbox setup failed: %s '%s'", m.step, m.detail);
+    return mrun_err_set(err, m.sys_errno, "sandbox setup failed: %s", m.step);
 }
 
 static int spawn_child(mrun_sandbox *sb, sb_plan *plan, int cg_fd, int child_sock, mrun_err *err)
@@ -497,6 +493,7 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
         return mrun_err_prefix(err, "seccomp");
 
     int rc = -1;
+    bool exec_failed = false;
     idmaps maps = {.n = 0};
     mrun_autoclose int child_sock = -1, out_w = -1, err_w = -1, ws_fd = -1;
     int sp[2], po[2], pe[2];
@@ -559,11 +556,17 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
         mrun_err_set(err, errno, "sandbox setup failed: start init");
         goto out;
     }
-    if (await_start(sb, err) < 0)
+    if (await_start(sb, err) < 0) {
+        exec_failed = err->sys_errno == ENOENT || err->sys_errno == ENOEXEC;
         goto out;
+    }
     *ret_sb = mrun_steal_ptr(&sb);
     rc = 0;
 out:
+    /* ENOENT and ENOEXEC are reserved for the command itself (statuses 127 and 126); the message keeps the
+     * cause of a setup failure. */
+    if (rc < 0 && !exec_failed && (err->sys_errno == ENOENT || err->sys_errno == ENOEXEC))
+        err->sys_errno = EINVAL;
     sb_seccomp_release(&plan->seccomp);
     close_tree_fds(plan);
     idmaps_close(&maps);
