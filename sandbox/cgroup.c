@@ -2,6 +2,7 @@
  * finding where this process may create cgroups, creating and filling them, reading, killing, removing. */
 #include "sandbox_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -641,6 +642,32 @@ made:
     return 1;
 }
 
+/* Removes "mrun-<pid>-..." cgroups under base whose creating process is gone: an mrun killed with SIGKILL
+ * cannot remove its own. rmdir refuses a cgroup that still holds a process, so a live sandbox is never hurt. */
+static void sweep_stale(const char *base)
+{
+    DIR *d = opendir(base);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_type != DT_DIR || strncmp(e->d_name, "mrun-", 5) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(e->d_name + 5, &end, 10);
+        if (errno || end == e->d_name + 5 || *end != '-' || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[CG_PATH_MAX];
+        int n = snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+        if (n > 0 && (size_t)n < sizeof(path))
+            rmdir(path);
+    }
+    closedir(d);
+}
+
 static bool name_ok(const char *name)
 {
     size_t n = strlen(name);
@@ -690,6 +717,7 @@ int sb_cgroup_create(const sb_cg_layout *layout, const char *name, const sb_cg_l
     for (unsigned j = 0; j < nb; j++) {
         cg_dir *d = &cg->dirs[cg->n];
         d->fd = d->entry_fd = -1;
+        sweep_stale(base[j]);
         int r = make_dir(d, layout->version == SB_CG_V2, base[j], name, err);
         if (r < 0)
             return mrun_err_prefix(err, "create cgroup");

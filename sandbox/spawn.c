@@ -528,7 +528,11 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
     sb_cg_layout layout;
     sb_cg_limits lim = {.mem_bytes = o->mem_bytes, .pids = o->pids, .cpu_milli = o->cpu_milli};
     char cg_name[64];
-    snprintf(cg_name, sizeof(cg_name), "mrun-%d-%" PRId64, (int)getpid(), (int64_t)sb->start_ms);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* "mrun-<pid>-" is what a later mrun's sweep keys on; thread id and time keep concurrent starts apart. */
+    snprintf(cg_name, sizeof(cg_name), "mrun-%d-%d-%llx", (int)getpid(), (int)gettid(),
+             (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec);
     if (sb_cgroup_detect(&layout, err) < 0 || sb_cgroup_create(&layout, cg_name, &lim, &sb->cg, &sb->unenforced, err) < 0) {
         mrun_err_prefix(err, "cgroup");
         goto out;
