@@ -166,7 +166,7 @@ static int setup_proc(const char **ret_step)
  * host directory is only changed by the merge after the job. Both layers are staged under a hidden directory
  * and detached once the overlay holds its own clones of them, so the job can reach neither. */
 #define STAGE NEWROOT "/.mrun-ws"
-static int setup_workspace(const sb_plan *plan, const char **ret_step, int *ret_upper_fd)
+static int setup_workspace(const sb_plan *plan, int ws_tree, const char **ret_step, int *ret_upper_fd)
 {
     const char *ws = NEWROOT "/workspace";
     if (plan->ws_fd < 0) {
@@ -180,17 +180,8 @@ static int setup_workspace(const sb_plan *plan, const char **ret_step, int *ret_
     if (plan->ws_is_tree) {
         if (move_mount(plan->ws_fd, "", AT_FDCWD, STAGE "/lower", MOVE_MOUNT_F_EMPTY_PATH) < 0)
             FAIL("attach workspace");
-    } else {
-        char src[64] = "/proc/self/fd/";
-        char num[16];
-        int n = plan->ws_fd, i = (int)sizeof(num) - 1;
-        num[i] = '\0';
-        do
-            num[--i] = (char)('0' + n % 10);
-        while ((n /= 10) > 0);
-        if (join(src, sizeof(src), "/proc/self/fd/", num + i) < 0 ||
-            mount(src, STAGE "/lower", NULL, MS_BIND | MS_REC | MS_NOSUID | MS_NODEV, NULL) < 0)
-            FAIL("bind workspace");
+    } else if (move_mount(ws_tree, "", AT_FDCWD, STAGE "/lower", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+        FAIL("attach workspace");
     }
     if (mount("tmpfs", STAGE "/up", "tmpfs", MS_NOSUID | MS_NODEV, plan->ws_opts) < 0)
         FAIL("mount workspace upper tmpfs");
@@ -269,6 +260,16 @@ int sb_rootfs_setup(const sb_plan *plan, const char **ret_step, const char **ret
             FAIL("bind host path");
         }
     }
+    /* Without root the workspace is cloned here, by path: an fd the parent opened belongs to its mount
+     * namespace, which ours may not bind from. */
+    int ws_tree = -1;
+    if (plan->ws_fd >= 0 && !plan->ws_is_tree) {
+        ws_tree = clone_tree(plan->ws_path, true, false);
+        if (ws_tree < 0) {
+            *ret_detail = plan->ws_path;
+            FAIL("bind workspace");
+        }
+    }
     for (unsigned i = 0; i < 6; i++) {
         dev_fds[i] = clone_tree(dev_nodes[i], true, true);
         if (dev_fds[i] < 0) {
@@ -298,7 +299,7 @@ int sb_rootfs_setup(const sb_plan *plan, const char **ret_step, const char **ret
         FAIL("mount /dev/shm");
     if (mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, plan->tmp_opts) < 0)
         FAIL("mount /tmp");
-    if (setup_workspace(plan, ret_step, ret_upper_fd) < 0)
+    if (setup_workspace(plan, ws_tree, ret_step, ret_upper_fd) < 0)
         return -1;
     /* The user's binds go last so that one under /tmp or /workspace is not covered by those mounts. */
     if (place_binds(plan, bind_fds, plan->n_system_binds, plan->n_binds, ret_step, ret_detail) < 0)

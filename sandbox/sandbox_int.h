@@ -143,6 +143,7 @@ typedef struct sb_plan {
     char overlay_opts[512]; /* lowerdir=...,upperdir=...,workdir=...,userxattr; "" without host workspace */
     int ws_fd;           /* host workspace: an idmapped detached mount (ws_is_tree) or an O_PATH dir; -1 if none */
     bool ws_is_tree;
+    char ws_path[512];   /* host workspace path, bound by path when !ws_is_tree (rootless) */
     char passwd[256], group[256], hosts[256];
     char hostname[64];
     bool net_lo;         /* bring lo up */

@@ -399,7 +399,7 @@ static void force_kill(mrun_sandbox *sb)
         sb_cgroup_kill(sb->cg);
 }
 
-/* Waits for init's first report: the job was exec'd (0) or something failed (-1, err filled). */
+/* Waits for init's first report: the job was exec'd (0), setup failed (-1) or the exec did (-2; err filled). */
 static int await_start(mrun_sandbox *sb, mrun_err *err)
 {
     struct pollfd pf = {.fd = sb->sock, .events = POLLIN};
@@ -420,10 +420,10 @@ static int await_start(mrun_sandbox *sb, mrun_err *err)
         return mrun_err_setx(err, EPROTO, "unexpected message %d from sandbox init", m.type);
     if (strcmp(m.step, "exec") == 0) {
         if (m.sys_errno == ENOENT)
-            return mrun_err_setx(err, ENOENT, "%s: command not found", m.detail);
+            return mrun_err_setx(err, ENOENT, "%s: command not found", m.detail), -2;
         mrun_err_set(err, m.sys_errno ? m.sys_errno : EACCES, "cannot execute '%s'", m.detail);
         err->sys_errno = ENOEXEC; /* the message keeps the real cause */
-        return -1;
+        return -2;
     }
     if (m.detail[0])
         return mrun_err_set(err, m.sys_errno, "sandbox setup failed: %s '%s'", m.step, m.detail);
@@ -520,6 +520,10 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
             goto out;
         plan->ws_fd = ws_fd;
         plan->ws_is_tree = sb->rootful;
+        if (snprintf(plan->ws_path, sizeof(plan->ws_path), "%s", o->workspace) >= (int)sizeof(plan->ws_path)) {
+            mrun_err_setx(err, E2BIG, "workspace path too long");
+            goto out;
+        }
         snprintf(plan->overlay_opts, sizeof(plan->overlay_opts),
                  "lowerdir=/tmp/.mrun-ws/lower,upperdir=/tmp/.mrun-ws/up/upper,workdir=/tmp/.mrun-ws/up/work,"
                  "userxattr");
@@ -560,8 +564,9 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
         mrun_err_set(err, errno, "sandbox setup failed: start init");
         goto out;
     }
-    if (await_start(sb, err) < 0) {
-        exec_failed = err->sys_errno == ENOENT || err->sys_errno == ENOEXEC;
+    int started = await_start(sb, err);
+    if (started < 0) {
+        exec_failed = started == -2;
         goto out;
     }
     *ret_sb = mrun_steal_ptr(&sb);
