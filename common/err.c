@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int set(mrun_err *err, int sys_errno, int with_strerror, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int set(mrun_err *err, int sys_errno, int with_strerror, const char *fmt,
+                                                   va_list ap)
 {
     if (!err)
         return -1;
