@@ -54,7 +54,7 @@ typedef struct mrun_sandbox_opts {
 
 typedef struct mrun_sandbox_result {
     int exit_code;             /* what `mrun sandbox` exits with: the command's, 128+N, or 124 */
-    int signal;                /* the signal that killed the command, 0 if none */
+    int signal;                /* the signal that killed the command, 0 if none (null in the JSON) */
     bool timed_out;
     bool oom_killed;
     int64_t wall_ms;

@@ -180,3 +180,36 @@ t_netdev() {
     expect_rc 0 "loopback with --net loopback"
     [ "$(field loopback)" = ok ] || fail "--net loopback: lo is not up: '$(field loopback)'"
 }
+
+# Rootless: run by an ordinary user (nobody), the sandbox still isolates through a user namespace, maps 0 inside
+# to that user, merges the workspace as that user's files, and says which cgroup limits it could not get.
+t_rootless() {
+    [ "$(id -u)" = 0 ] || skip "needs root to become an ordinary user for the test"
+    command -v setpriv >/dev/null 2>&1 || skip "setpriv is not installed"
+    asuser="setpriv --reuid=65534 --regid=65534 --clear-groups"
+    $asuser unshare -U true 2>/dev/null || skip "unprivileged user namespaces are disabled on this host"
+    dir=$(mktemp -d /tmp/mrun-rootless.XXXXXX)
+    cp "$MRUN" "$dir/mrun"
+    mkdir "$dir/ws"
+    echo before >"$dir/ws/old"
+    chmod 755 "$dir" "$dir/mrun"
+    chown -R 65534:65534 "$dir/ws"
+    RUNS=$((RUNS + 1))
+    log "run $RUNS (as uid 65534): mrun sandbox --workspace $dir/ws -- ..."
+    (cd "$dir" && $asuser "$dir/mrun" sandbox --workspace "$dir/ws" -- sh -c \
+        'cat /proc/self/uid_map; grep CapEff /proc/self/status; cat old; echo made >new; echo appended >>old') \
+        >"$T/out" 2>"$T/err" </dev/null
+    RC=$?
+    expect_rc 0 "rootless run"
+    grep -q '^ *0 *65534 *1$' "$T/out" || fail "uid 0 inside should map to host uid 65534"
+    grep -q 'CapEff:[[:space:]]*0000000000000000' "$T/out" || fail "capabilities are not all dropped rootless"
+    grep -q '^before$' "$T/out" || fail "the workspace's file is not visible inside"
+    [ "$(cat "$dir/ws/new" 2>/dev/null)" = made ] || fail "the job's new file was not merged back"
+    [ "$(stat -c %u "$dir/ws/new" 2>/dev/null)" = 65534 ] || fail "the merged file is not owned by the user"
+    [ "$(sed -n 2p "$dir/ws/old" 2>/dev/null)" = appended ] || fail "the job's append was not merged back"
+    # nobody has no delegated cgroup here: mrun must say so rather than pretend
+    if [ -z "${MRUN_CGROUP_ROOT:-}" ]; then
+        grep -q 'not enforced' "$T/err" || fail "no warning about the cgroup limits it could not apply"
+    fi
+    rm -rf "$dir"
+}
