@@ -644,7 +644,7 @@ made:
 
 /* Removes "mrun-<pid>-..." cgroups under base whose creating process is gone: an mrun killed with SIGKILL
  * cannot remove its own. rmdir refuses a cgroup that still holds a process, so a live sandbox is never hurt. */
-static void sweep_stale(const char *base)
+static void sweep_dir(const char *base)
 {
     DIR *d = opendir(base);
     if (!d)
@@ -666,6 +666,22 @@ static void sweep_stale(const char *base)
             rmdir(path);
     }
     closedir(d);
+}
+
+void sb_cgroup_sweep(const sb_cg_layout *layout)
+{
+    if (layout->version == SB_CG_V2) {
+        sweep_dir(layout->v2_base);
+    } else if (layout->version == SB_CG_V1) {
+        const char *dirs[] = {layout->v1_memory, layout->v1_pids, layout->v1_cpu, layout->v1_cpuacct};
+        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+            bool seen = false;
+            for (size_t j = 0; j < i; j++)
+                seen = seen || strcmp(dirs[i], dirs[j]) == 0;
+            if (dirs[i][0] && !seen)
+                sweep_dir(dirs[i]);
+        }
+    }
 }
 
 static bool name_ok(const char *name)
@@ -717,7 +733,6 @@ int sb_cgroup_create(const sb_cg_layout *layout, const char *name, const sb_cg_l
     for (unsigned j = 0; j < nb; j++) {
         cg_dir *d = &cg->dirs[cg->n];
         d->fd = d->entry_fd = -1;
-        sweep_stale(base[j]);
         int r = make_dir(d, layout->version == SB_CG_V2, base[j], name, err);
         if (r < 0)
             return mrun_err_prefix(err, "create cgroup");

@@ -29,6 +29,10 @@ const sb_syscall_rule *sb_seccomp_allowed(unsigned *ret_n);
 int sb_seccomp_build(struct sock_fprog *ret_prog, mrun_err *err);
 void sb_seccomp_release(struct sock_fprog *prog);
 
+/* The same program, compiled at build time by gen_seccomp (seccomp_bpf.c in the build tree). */
+extern const struct sock_filter sb_seccomp_bpf[];
+extern const unsigned short sb_seccomp_bpf_len;
+
 /* ---- cgroup.c: limits and accounting through cgroup v2, or v1 (memory, pids, cpu) ----------------------- */
 
 typedef enum { SB_CG_NONE = 0, SB_CG_V1 = 1, SB_CG_V2 = 2 } sb_cg_version;
@@ -98,6 +102,10 @@ void sb_cgroup_stats_read(const sb_cgroup *cg, sb_cg_stats *ret_stats);
 
 /* Kills every process in the cgroup (v2 cgroup.kill; v1 by reading cgroup.procs repeatedly). */
 void sb_cgroup_kill(sb_cgroup *cg);
+
+/* Removes the "mrun-<pid>-..." cgroups of mruns that are gone (killed with SIGKILL, they could not clean up).
+ * rmdir refuses a cgroup that still holds a process, so a live sandbox is never hurt. */
+void sb_cgroup_sweep(const sb_cg_layout *layout);
 
 /* Removes the cgroup directories (retrying briefly while the kernel empties them) and frees cg. NULL is fine. */
 void sb_cgroup_destroy(sb_cgroup *cg);

@@ -489,8 +489,9 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
     plan_env(o, envp, MRUN_SANDBOX_MAX_ENV + 8, term, sizeof(term));
     plan->argv = argv;
     plan->envp = envp;
-    if (sb_seccomp_build(&plan->seccomp, err) < 0)
-        return mrun_err_prefix(err, "seccomp");
+    /* Built at compile time (gen_seccomp); the child only reads it. */
+    plan->seccomp.len = sb_seccomp_bpf_len;
+    plan->seccomp.filter = (struct sock_filter *)sb_seccomp_bpf;
 
     int rc = -1;
     bool exec_failed = false;
@@ -564,6 +565,8 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
         mrun_err_set(err, errno, "sandbox setup failed: start init");
         goto out;
     }
+    /* While the child builds its root on the other CPU: clear what SIGKILLed mruns left behind. */
+    sb_cgroup_sweep(&layout);
     int started = await_start(sb, err);
     if (started < 0) {
         exec_failed = started == -2;
@@ -576,7 +579,6 @@ out:
      * cause of a setup failure. */
     if (rc < 0 && !exec_failed && (err->sys_errno == ENOENT || err->sys_errno == ENOEXEC))
         err->sys_errno = EINVAL;
-    sb_seccomp_release(&plan->seccomp);
     close_tree_fds(plan);
     idmaps_close(&maps);
     return rc; /* on failure the cleanup of sb kills and reaps the child and removes the cgroup */

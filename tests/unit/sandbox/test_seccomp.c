@@ -239,11 +239,23 @@ static int run_child(const struct sock_fprog *prog, void (*fn)(probe *p, void *a
     return status;
 }
 
+/* A fresh compilation, checked to be identical to the program embedded at build time (the one `mrun sandbox`
+ * loads), so every test below exercises exactly what ships. */
 static void build_or_fail(struct sock_fprog *prog)
 {
     mrun_err err = MRUN_ERR_INIT;
     if (sb_seccomp_build(prog, &err) < 0)
         fail_msg("sb_seccomp_build: %s", err.msg);
+    assert_int_equal(prog->len, sb_seccomp_bpf_len);
+    assert_memory_equal(prog->filter, sb_seccomp_bpf, sizeof(struct sock_filter) * prog->len);
+}
+
+static void test_embedded_matches(void **state)
+{
+    (void)state;
+    struct sock_fprog prog = {0};
+    build_or_fail(&prog);
+    sb_seccomp_release(&prog);
 }
 
 static void expect_clean_exit(int status, const char *out)
@@ -579,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_table_unique_and_known),
         cmocka_unit_test(test_forbidden_absent),
         cmocka_unit_test(test_build),
+        cmocka_unit_test(test_embedded_matches),
         cmocka_unit_test(test_filter_refuses),
         cmocka_unit_test(test_filter_allows),
         cmocka_unit_test(test_x32_killed),
