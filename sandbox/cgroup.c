@@ -772,6 +772,14 @@ int sb_cgroup_attach(sb_cgroup *cg, pid_t pid, mrun_err *err)
     return 0;
 }
 
+unsigned sb_cgroup_entry_fds(const sb_cgroup *cg, int *fds, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned j = 0; cg && j < cg->n && n < max; j++)
+        fds[n++] = cg->dirs[j].entry_fd;
+    return n;
+}
+
 int sb_cgroup_attach_self(const sb_cgroup *cg)
 {
     for (unsigned j = 0; cg && j < cg->n; j++) {

@@ -29,26 +29,34 @@ static void copy_str(char *dst, size_t n, const char *src)
     dst[l] = '\0';
 }
 
-static void send_msg(int fd, const sb_msg *m, int pass_fd)
+int sb_send_msg(int sock, const sb_msg *m, const int *fds, int nfds)
 {
     struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
     union {
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(sizeof(int) * SB_MSG_MAX_FDS)];
         struct cmsghdr align;
     } u;
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (pass_fd >= 0) {
+    if (nfds > 0) {
         memset(&u, 0, sizeof(u));
         mh.msg_control = u.buf;
-        mh.msg_controllen = sizeof(u.buf);
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
     }
-    while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    ssize_t n;
+    do
+        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof(*m) ? 0 : -1;
+}
+
+static void send_msg(int fd, const sb_msg *m, int pass_fd)
+{
+    sb_send_msg(fd, m, &pass_fd, pass_fd >= 0 ? 1 : 0);
 }
 
 static void send_error(int fd, const char *step, const char *detail, int err)
@@ -66,6 +74,36 @@ __attribute__((noreturn)) static void fail(int fd, const char *step, const char 
 {
     send_error(fd, step, detail, errno);
     _exit(MRUN_SANDBOX_EXIT_SETUP);
+}
+
+/* Receives a message of the given type and its fds (at most *nfds; *nfds is set to how many came). */
+static int recv_fds(int sock, int type, int *fds, int *nfds)
+{
+    sb_msg m;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * SB_MSG_MAX_FDS)];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    ssize_t n;
+    do
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    int got = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < k && got < *nfds; i++)
+            memcpy(&fds[got++], CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof(int));
+    }
+    *nfds = got;
+    if (n != (ssize_t)sizeof(m) || m.type != type || m.nfds != got) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
 }
 
 /* fork() without glibc's atfork handlers, which may take locks a parent thread held at clone time. */
@@ -264,10 +302,6 @@ void sb_child_main(const sb_plan *plan)
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof(go) || go.type != SB_MSG_GO)
         _exit(MRUN_SANDBOX_EXIT_SETUP);
-    if (plan->cgroup_errno) {
-        errno = plan->cgroup_errno;
-        fail(sock, "join cgroup", NULL);
-    }
 
     /* The parent has written our uid/gid maps and put us in our cgroup. Supplementary groups the parent had
      * (root's gid 0 among them) must not come along. */
@@ -283,12 +317,36 @@ void sb_child_main(const sb_plan *plan)
     struct pollfd pf = {.fd = sock, .events = POLLIN};
     if (poll(&pf, 1, 0) > 0 && (pf.revents & (POLLHUP | POLLERR)))
         _exit(MRUN_SANDBOX_EXIT_SETUP);
-    if (unshare(CLONE_NEWCGROUP) < 0)
-        fail(sock, "unshare cgroup namespace", NULL);
+    int ws_tree = -1;
+    if (plan->ws_is_tree) {
+        int nfds = 1;
+        if (recv_fds(sock, SB_MSG_WS, &ws_tree, &nfds) < 0 || nfds != 1)
+            fail(sock, "receive workspace mount", NULL);
+    }
     const char *step, *detail;
     int upper_fd;
-    if (sb_rootfs_setup(plan, &step, &detail, &upper_fd) < 0)
+    if (sb_rootfs_setup(plan, ws_tree, &step, &detail, &upper_fd) < 0)
         fail(sock, step, detail);
+    /* v1: join the cgroup by writing "0" to each hierarchy's "tasks": the kernel then moves the writer without
+     * the global lock and RCU wait that moving another pid costs (5-45 ms). */
+    if (plan->cg_by_msg) {
+        int fds[SB_MSG_MAX_FDS];
+        int nfds = SB_MSG_MAX_FDS;
+        if (recv_fds(sock, SB_MSG_CG, fds, &nfds) < 0)
+            fail(sock, "receive cgroup", NULL);
+        for (int i = 0; i < nfds; i++) {
+            ssize_t w;
+            do
+                w = write(fds[i], "0", 1);
+            while (w < 0 && errno == EINTR);
+            if (w < 0)
+                fail(sock, "join cgroup", NULL);
+            close(fds[i]);
+        }
+    }
+    /* After joining, so that the job sees its own cgroup as the root. */
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        fail(sock, "unshare cgroup namespace", NULL);
     if (sethostname(plan->hostname, strlen(plan->hostname)) < 0)
         fail(sock, "sethostname", NULL);
     if (plan->net_lo && sb_net_lo_up() < 0)

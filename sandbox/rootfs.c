@@ -169,7 +169,7 @@ static int setup_proc(const char **ret_step)
 static int setup_workspace(const sb_plan *plan, int ws_tree, const char **ret_step, int *ret_upper_fd)
 {
     const char *ws = NEWROOT "/workspace";
-    if (plan->ws_fd < 0) {
+    if (!plan->has_ws) {
         if (mount("tmpfs", ws, "tmpfs", MS_NOSUID | MS_NODEV, plan->ws_opts) < 0)
             FAIL("mount workspace tmpfs");
         return 0;
@@ -178,7 +178,7 @@ static int setup_workspace(const sb_plan *plan, int ws_tree, const char **ret_st
         FAIL("mkdir workspace staging");
     /* overlayfs clones its lower layer, which it may do only for a mount in our own namespace: attach it. */
     if (plan->ws_is_tree) {
-        if (move_mount(plan->ws_fd, "", AT_FDCWD, STAGE "/lower", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        if (move_mount(ws_tree, "", AT_FDCWD, STAGE "/lower", MOVE_MOUNT_F_EMPTY_PATH) < 0)
             FAIL("attach workspace");
     } else if (move_mount(ws_tree, "", AT_FDCWD, STAGE "/lower", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
         FAIL("attach workspace");
@@ -234,7 +234,8 @@ static int place_binds(const sb_plan *plan, const int *bind_fds, unsigned from, 
     return 0;
 }
 
-int sb_rootfs_setup(const sb_plan *plan, const char **ret_step, const char **ret_detail, int *ret_upper_fd)
+int sb_rootfs_setup(const sb_plan *plan, int ws_tree, const char **ret_step, const char **ret_detail,
+                    int *ret_upper_fd)
 {
     static const char *const dev_nodes[] = {"/dev/null", "/dev/zero", "/dev/full",
                                             "/dev/random", "/dev/urandom", "/dev/tty"};
@@ -262,8 +263,7 @@ int sb_rootfs_setup(const sb_plan *plan, const char **ret_step, const char **ret
     }
     /* Without root the workspace is cloned here, by path: an fd the parent opened belongs to its mount
      * namespace, which ours may not bind from. */
-    int ws_tree = -1;
-    if (plan->ws_fd >= 0 && !plan->ws_is_tree) {
+    if (plan->has_ws && !plan->ws_is_tree) {
         ws_tree = clone_tree(plan->ws_path, true, false);
         if (ws_tree < 0) {
             *ret_detail = plan->ws_path;

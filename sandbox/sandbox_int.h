@@ -97,6 +97,10 @@ int sb_cgroup_attach(sb_cgroup *cg, pid_t pid, mrun_err *err);
  * so a new user namespace does not matter. Returns 0 (also with no cgroup) or -errno. */
 int sb_cgroup_attach_self(const sb_cgroup *cg);
 
+/* The fds (v1 "tasks", v2 "cgroup.procs") through which a process joins the cgroup by writing "0"; at most
+ * max. Borrowed: they stay owned by cg. */
+unsigned sb_cgroup_entry_fds(const sb_cgroup *cg, int *fds, unsigned max);
+
 /* Accounting after (or during) the run. */
 void sb_cgroup_stats_read(const sb_cgroup *cg, sb_cg_stats *ret_stats);
 
@@ -149,9 +153,10 @@ typedef struct sb_plan {
     char shm_opts[64];   /* of /dev/shm */
     char ws_opts[64];    /* of the workspace tmpfs (no host workspace) or of the overlay upper tmpfs */
     char overlay_opts[512]; /* lowerdir=...,upperdir=...,workdir=...,userxattr; "" without host workspace */
-    int ws_fd;           /* host workspace: an idmapped detached mount (ws_is_tree) or an O_PATH dir; -1 if none */
-    bool ws_is_tree;
-    char ws_path[512];   /* host workspace path, bound by path when !ws_is_tree (rootless) */
+    bool has_ws;         /* a host workspace is overlaid at /workspace */
+    bool ws_is_tree;     /* as root: its idmapped mount arrives as SB_MSG_WS; else the child clones ws_path */
+    char ws_path[512];   /* host workspace path */
+    bool cg_by_msg;      /* the child joins its cgroup through the fds of SB_MSG_CG (v1, or none at all) */
     char passwd[256], group[256], hosts[256];
     char hostname[64];
     bool net_lo;         /* bring lo up */
@@ -163,27 +168,36 @@ typedef struct sb_plan {
     int stdin_fd, stdout_fd, stderr_fd; /* fds in the child to become 0, 1, 2 (-1 stdin: /dev/null) */
     int sock_fd;         /* SOCK_SEQPACKET to the parent */
     int cap_last;        /* highest capability number of this kernel */
-    int cgroup_errno;    /* set in the child: joining the cgroup failed with this errno */
 } sb_plan;
 
 /* Messages on the parent<->init socket. */
-enum { SB_MSG_GO = 1, SB_MSG_ERROR = 2, SB_MSG_STARTED = 3, SB_MSG_DONE = 4 };
+/* Order: parent sends GO (id maps written), then WS when plan->ws_is_tree, then CG when plan->cg_by_msg; init
+ * answers STARTED or ERROR, and finally DONE. WS and CG carry their fds as SCM_RIGHTS and are sent while the
+ * child already builds its root, so the parent's work on them costs no wall time. */
+enum { SB_MSG_GO = 1, SB_MSG_ERROR = 2, SB_MSG_STARTED = 3, SB_MSG_DONE = 4, SB_MSG_WS = 5, SB_MSG_CG = 6 };
+#define SB_MSG_MAX_FDS 4
 
 typedef struct sb_msg {
     int type;
     int sys_errno;   /* SB_MSG_ERROR */
     int status;      /* SB_MSG_DONE: the job's wait status */
     int merge_fd;    /* SB_MSG_DONE: 1 when an upper-dir fd rides along (SCM_RIGHTS) */
+    int nfds;        /* SB_MSG_WS, SB_MSG_CG: how many fds ride along */
     char step[48];   /* SB_MSG_ERROR: what failed ("mount /proc") */
     char detail[160];
 } sb_msg;
+
+/* child.c: sends m with nfds (<= SB_MSG_MAX_FDS) fds as SCM_RIGHTS; async-signal-safe, used on both sides. */
+int sb_send_msg(int sock, const sb_msg *m, const int *fds, int nfds);
 
 /* child.c: the sandbox's init; never returns. Async-signal-safe only. */
 __attribute__((noreturn)) void sb_child_main(const sb_plan *plan);
 
 /* rootfs.c: builds the new root and pivots into it (called by the child). Returns 0, or -1 with *step and
- * errno describing the failure. upper_fd is set to the overlay upper dir fd when a host workspace is used. */
-int sb_rootfs_setup(const sb_plan *plan, const char **ret_step, const char **ret_detail, int *ret_upper_fd);
+ * errno describing the failure. ws_tree is the workspace's idmapped mount (root) or -1. upper_fd is set to the
+ * overlay upper dir fd when a host workspace is used. */
+int sb_rootfs_setup(const sb_plan *plan, int ws_tree, const char **ret_step, const char **ret_detail,
+                    int *ret_upper_fd);
 
 /* rootfs.c: brings up lo in the current network namespace. */
 int sb_net_lo_up(void);

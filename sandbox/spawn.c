@@ -192,10 +192,8 @@ static int idmapped_tree(int fd, const char *what, bool writable, uid_t host_uid
     return mrun_steal_fd(&tree);
 }
 
-/* The host workspace as the overlay's lower layer. As root: an idmapped clone. Without root: an O_PATH fd (our
- * own files are already the job's). */
-static int open_workspace(mrun_sandbox *sb, const char *dir, uid_t host_uid, gid_t host_gid, idmaps *maps,
-                          mrun_err *err)
+/* Opens the host workspace (for the merge) and notes its owner. */
+static int open_workspace(mrun_sandbox *sb, const char *dir, sb_plan *plan, mrun_err *err)
 {
     sb->ws_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sb->ws_dirfd < 0)
@@ -205,13 +203,57 @@ static int open_workspace(mrun_sandbox *sb, const char *dir, uid_t host_uid, gid
         return mrun_err_set(err, errno, "workspace '%s'", dir);
     sb->ws_uid = st.st_uid;
     sb->ws_gid = st.st_gid;
-    if (!sb->rootful) {
-        int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        return fd >= 0 ? fd : mrun_err_set(err, errno, "workspace '%s'", dir);
+    if (snprintf(plan->ws_path, sizeof(plan->ws_path), "%s", dir) >= (int)sizeof(plan->ws_path))
+        return mrun_err_setx(err, E2BIG, "workspace path too long");
+    plan->has_ws = true;
+    plan->ws_is_tree = sb->rootful;
+    snprintf(plan->overlay_opts, sizeof(plan->overlay_opts),
+             "lowerdir=/tmp/.mrun-ws/lower,upperdir=/tmp/.mrun-ws/up/upper,workdir=/tmp/.mrun-ws/up/work,userxattr");
+    return 0;
+}
+
+/* As root, after the clone: the workspace as an idmapped mount, sent to the child. A root-owned workspace
+ * (the runner's) is mapped with the sandbox's own user namespace (0 inside = the sandbox's host id), which
+ * saves the ~1 ms helper process any other owner needs. */
+static int send_workspace(mrun_sandbox *sb, uid_t host_uid, gid_t host_gid, idmaps *maps, mrun_err *err)
+{
+    if (sb->ws_uid == 0 && sb->ws_gid == 0 && maps->n < sizeof(maps->fd) / sizeof(maps->fd[0])) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)sb->pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return mrun_err_set(err, errno, "open %s", path);
+        maps->uid[maps->n] = 0;
+        maps->gid[maps->n] = 0;
+        maps->fd[maps->n++] = fd;
     }
-    char what[600];
-    snprintf(what, sizeof(what), "workspace '%s'", dir);
-    return idmapped_tree(sb->ws_dirfd, what, true, host_uid, host_gid, maps, err);
+    mrun_autoclose int tree = idmapped_tree(sb->ws_dirfd, "workspace", true, host_uid, host_gid, maps, err);
+    if (tree < 0)
+        return -1;
+    sb_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = SB_MSG_WS;
+    m.nfds = 1;
+    if (sb_send_msg(sb->sock, &m, &tree, 1) < 0)
+        return mrun_err_set(err, errno, "send workspace to the sandbox");
+    return 0;
+}
+
+/* v1 (or no cgroups): after the clone, while the child builds its root, create the cgroup and send the
+ * child the fds to join it by. */
+static int send_cgroup(mrun_sandbox *sb, const sb_cg_layout *layout, const char *name, const sb_cg_limits *lim,
+                       mrun_err *err)
+{
+    if (sb_cgroup_create(layout, name, lim, &sb->cg, &sb->unenforced, err) < 0)
+        return mrun_err_prefix(err, "cgroup");
+    sb_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = SB_MSG_CG;
+    int fds[SB_MSG_MAX_FDS];
+    m.nfds = (int)sb_cgroup_entry_fds(sb->cg, fds, SB_MSG_MAX_FDS);
+    if (sb_send_msg(sb->sock, &m, fds, m.nfds) < 0)
+        return mrun_err_set(err, errno, "send cgroup to the sandbox");
+    return 0;
 }
 
 /* As root, the user's --ro/--rw binds become idmapped trees too, so the job can use them as their owner would.
@@ -345,7 +387,6 @@ static void build_plan(sb_plan *p, const mrun_sandbox_opts *o, const mrun_sandbo
     p->nofile = o->nofile;
     p->stdin_fd = io->stdin_fd;
     p->cap_last = 63;
-    p->ws_fd = -1;
 }
 
 static void close_fd(int *fd)
@@ -446,18 +487,56 @@ static int spawn_child(mrun_sandbox *sb, sb_plan *plan, int cg_fd, int child_soc
     if (pid < 0)
         return mrun_err_set(err, errno, "clone3 into new namespaces");
     if (pid == 0) {
-        /* Joining the cgroup from inside costs ~0.04 ms; the parent moving us by pid takes a global lock and
-         * waits for an RCU grace period (5-45 ms on v1). */
-        int r = cg_fd >= 0 ? 0 : sb_cgroup_attach_self(sb->cg);
         close(sb->sock);
         close(sb->out_r);
         close(sb->err_r);
         plan->sock_fd = child_sock;
-        plan->cgroup_errno = r < 0 ? -r : 0;
         sb_child_main(plan);
     }
     sb->pid = (pid_t)pid;
     sb->pidfd = pidfd;
+    return 0;
+}
+
+/* The parent<->init socket and the two output pipes; the child's ends are returned for the clone. */
+static int make_channels(mrun_sandbox *sb, int *ret_child_sock, int *ret_out_w, int *ret_err_w, mrun_err *err)
+{
+    int sp[2], po[2], pe[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+        return mrun_err_set(err, errno, "socketpair");
+    sb->sock = sp[0];
+    *ret_child_sock = sp[1];
+    if (pipe2(po, O_CLOEXEC) < 0)
+        return mrun_err_set(err, errno, "pipe");
+    sb->out_r = po[0];
+    *ret_out_w = po[1];
+    if (pipe2(pe, O_CLOEXEC) < 0)
+        return mrun_err_set(err, errno, "pipe");
+    sb->err_r = pe[0];
+    *ret_err_w = pe[1];
+    return 0;
+}
+
+/* "mrun-<pid>-" is what a later mrun's sweep keys on; thread id and time keep concurrent starts apart. */
+static void cgroup_name(char *buf, size_t len)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(buf, len, "mrun-%d-%d-%llx", (int)getpid(), (int)gettid(),
+             (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec);
+}
+
+/* The id maps are written: let init go, and keep its network namespace for a later port relay. */
+static int send_go(mrun_sandbox *sb, mrun_err *err)
+{
+    char nspath[64];
+    snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int)sb->pid);
+    sb->netns_fd = open(nspath, O_RDONLY | O_CLOEXEC);
+    sb_msg go;
+    memset(&go, 0, sizeof(go));
+    go.type = SB_MSG_GO;
+    if (sb_send_msg(sb->sock, &go, NULL, 0) < 0)
+        return mrun_err_set(err, errno, "start init");
     return 0;
 }
 
@@ -496,53 +575,33 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
     int rc = -1;
     bool exec_failed = false;
     idmaps maps = {.n = 0};
-    mrun_autoclose int child_sock = -1, out_w = -1, err_w = -1, ws_fd = -1;
-    int sp[2], po[2], pe[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-        mrun_err_set(err, errno, "socketpair");
+    mrun_autoclose int child_sock = -1, out_w = -1, err_w = -1;
+    if (make_channels(sb, &child_sock, &out_w, &err_w, err) < 0)
         goto out;
-    }
-    sb->sock = sp[0];
-    child_sock = sp[1];
-    if (pipe2(po, O_CLOEXEC) < 0 || (sb->out_r = po[0], out_w = po[1], pipe2(pe, O_CLOEXEC) < 0)) {
-        mrun_err_set(err, errno, "pipe");
-        goto out;
-    }
-    sb->err_r = pe[0];
-    err_w = pe[1];
     plan->stdout_fd = out_w;
     plan->stderr_fd = err_w;
-
     if (sb->rootful && prepare_user_binds(plan, host_uid, host_gid, &maps, err) < 0)
         goto out;
-    if (o->workspace) {
-        ws_fd = open_workspace(sb, o->workspace, host_uid, host_gid, &maps, err);
-        if (ws_fd < 0)
-            goto out;
-        plan->ws_fd = ws_fd;
-        plan->ws_is_tree = sb->rootful;
-        if (snprintf(plan->ws_path, sizeof(plan->ws_path), "%s", o->workspace) >= (int)sizeof(plan->ws_path)) {
-            mrun_err_setx(err, E2BIG, "workspace path too long");
-            goto out;
-        }
-        snprintf(plan->overlay_opts, sizeof(plan->overlay_opts),
-                 "lowerdir=/tmp/.mrun-ws/lower,upperdir=/tmp/.mrun-ws/up/upper,workdir=/tmp/.mrun-ws/up/work,"
-                 "userxattr");
-    }
+    if (o->workspace && open_workspace(sb, o->workspace, plan, err) < 0)
+        goto out;
 
     sb_cg_layout layout;
     sb_cg_limits lim = {.mem_bytes = o->mem_bytes, .pids = o->pids, .cpu_milli = o->cpu_milli};
     char cg_name[64];
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    /* "mrun-<pid>-" is what a later mrun's sweep keys on; thread id and time keep concurrent starts apart. */
-    snprintf(cg_name, sizeof(cg_name), "mrun-%d-%d-%llx", (int)getpid(), (int)gettid(),
-             (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec);
-    if (sb_cgroup_detect(&layout, err) < 0 || sb_cgroup_create(&layout, cg_name, &lim, &sb->cg, &sb->unenforced, err) < 0) {
+    cgroup_name(cg_name, sizeof(cg_name));
+    if (sb_cgroup_detect(&layout, err) < 0) {
         mrun_err_prefix(err, "cgroup");
         goto out;
     }
-    if (sb->unenforced & MRUN_SANDBOX_LIMIT_PIDS)
+    /* v2: created first and cloned into (CLONE_INTO_CGROUP); v1: created while the child sets up. */
+    plan->cg_by_msg = layout.version != SB_CG_V2;
+    if (!plan->cg_by_msg && sb_cgroup_create(&layout, cg_name, &lim, &sb->cg, &sb->unenforced, err) < 0) {
+        mrun_err_prefix(err, "cgroup");
+        goto out;
+    }
+    /* Whether the pids controller will be there is known from the layout before the cgroup exists. */
+    if (layout.version == SB_CG_NONE || (layout.version == SB_CG_V1 && !layout.v1_pids[0]) ||
+        (sb->unenforced & MRUN_SANDBOX_LIMIT_PIDS) || (!sb->rootful && layout.version == SB_CG_V1))
         plan->nproc = o->pids; /* the per-user process limit stands in for the pids controller */
 
     if (spawn_child(sb, plan, sb_cgroup_fd(sb->cg), child_sock, err) < 0)
@@ -550,19 +609,11 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
     close_fd(&child_sock);
     close_fd(&out_w);
     close_fd(&err_w);
-    close_fd(&ws_fd);
-    if (write_id_maps(sb->pid, host_uid, host_gid, sb->rootful, err) < 0) {
+    close_tree_fds(plan);
+    if (write_id_maps(sb->pid, host_uid, host_gid, sb->rootful, err) < 0 || send_go(sb, err) < 0 ||
+        (plan->ws_is_tree && send_workspace(sb, host_uid, host_gid, &maps, err) < 0) ||
+        (plan->cg_by_msg && send_cgroup(sb, &layout, cg_name, &lim, err) < 0)) {
         mrun_err_prefix(err, "sandbox setup failed");
-        goto out;
-    }
-    char nspath[64];
-    snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int)sb->pid);
-    sb->netns_fd = open(nspath, O_RDONLY | O_CLOEXEC);
-    sb_msg go;
-    memset(&go, 0, sizeof(go));
-    go.type = SB_MSG_GO;
-    if (send(sb->sock, &go, sizeof(go), MSG_NOSIGNAL) != (ssize_t)sizeof(go)) {
-        mrun_err_set(err, errno, "sandbox setup failed: start init");
         goto out;
     }
     /* While the child builds its root on the other CPU: clear what SIGKILLed mruns left behind. */
