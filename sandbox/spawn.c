@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -241,10 +243,11 @@ static int send_workspace(mrun_sandbox *sb, uid_t host_uid, gid_t host_gid, idma
 
 /* v1 (or no cgroups): after the clone, while the child builds its root, create the cgroup and send the
  * child the fds to join it by. */
-static int send_cgroup(mrun_sandbox *sb, const sb_cg_layout *layout, const char *name, const sb_cg_limits *lim,
-                       mrun_err *err)
+static int send_cgroup(mrun_sandbox *sb, bool detected, sb_cg_layout *layout, const char *name,
+                       const sb_cg_limits *lim, mrun_err *err)
 {
-    if (sb_cgroup_create(layout, name, lim, &sb->cg, &sb->unenforced, err) < 0)
+    if ((!detected && sb_cgroup_detect(layout, err) < 0) ||
+        sb_cgroup_create(layout, name, lim, &sb->cg, &sb->unenforced, err) < 0)
         return mrun_err_prefix(err, "cgroup");
     sb_msg m;
     memset(&m, 0, sizeof(m));
@@ -586,23 +589,26 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
         goto out;
 
     sb_cg_layout layout;
+    memset(&layout, 0, sizeof(layout));
     sb_cg_limits lim = {.mem_bytes = o->mem_bytes, .pids = o->pids, .cpu_milli = o->cpu_milli};
     char cg_name[64];
     cgroup_name(cg_name, sizeof(cg_name));
-    if (sb_cgroup_detect(&layout, err) < 0) {
+    /* A pure v2 host: the cgroup is made first and cloned into (CLONE_INTO_CGROUP). Otherwise (v1, hybrid, none)
+     * detection and creation wait until after the clone, while the child builds its root on the other CPU. */
+    struct statfs sf;
+    bool early = (statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC) || getenv("MRUN_CGROUP_ROOT");
+    if (early && sb_cgroup_detect(&layout, err) < 0) {
         mrun_err_prefix(err, "cgroup");
         goto out;
     }
-    /* v2: created first and cloned into (CLONE_INTO_CGROUP); v1: created while the child sets up. */
-    plan->cg_by_msg = layout.version != SB_CG_V2;
+    plan->cg_by_msg = !early || layout.version != SB_CG_V2;
     if (!plan->cg_by_msg && sb_cgroup_create(&layout, cg_name, &lim, &sb->cg, &sb->unenforced, err) < 0) {
         mrun_err_prefix(err, "cgroup");
         goto out;
     }
-    /* Whether the pids controller will be there is known from the layout before the cgroup exists. */
-    if (layout.version == SB_CG_NONE || (layout.version == SB_CG_V1 && !layout.v1_pids[0]) ||
-        (sb->unenforced & MRUN_SANDBOX_LIMIT_PIDS) || (!sb->rootful && layout.version == SB_CG_V1))
-        plan->nproc = o->pids; /* the per-user process limit stands in for the pids controller */
+    /* Where the pids controller may be missing, the per-user process limit stands in for it. */
+    if ((sb->unenforced & MRUN_SANDBOX_LIMIT_PIDS) || (plan->cg_by_msg && !sb->rootful))
+        plan->nproc = o->pids;
 
     if (spawn_child(sb, plan, sb_cgroup_fd(sb->cg), child_sock, err) < 0)
         goto out;
@@ -612,7 +618,7 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
     close_tree_fds(plan);
     if (write_id_maps(sb->pid, host_uid, host_gid, sb->rootful, err) < 0 || send_go(sb, err) < 0 ||
         (plan->ws_is_tree && send_workspace(sb, host_uid, host_gid, &maps, err) < 0) ||
-        (plan->cg_by_msg && send_cgroup(sb, &layout, cg_name, &lim, err) < 0)) {
+        (plan->cg_by_msg && send_cgroup(sb, early, &layout, cg_name, &lim, err) < 0)) {
         mrun_err_prefix(err, "sandbox setup failed");
         goto out;
     }
