@@ -244,6 +244,8 @@ int mrun_cmd_sandbox(int argc, char **argv)
         return st;
     }
     mrun_sandbox_opts_fini(&o);
+    if (!quiet)
+        warn_unenforced(mrun_sandbox_unenforced(sb)); /* before the job's output, so it is not missed */
     mrun_sandbox_result res;
     int forwarded = 0;
     int64_t kill_after = -1;
@@ -266,8 +268,6 @@ int mrun_cmd_sandbox(int argc, char **argv)
             mrun_sandbox_kill(sb, SIGKILL, &err);
         }
     }
-    if (!quiet)
-        warn_unenforced(res.unenforced);
     if (res.oom_killed && !quiet)
         fprintf(stderr, "mrun sandbox: the command was killed for exceeding its memory limit\n");
     if (res.timed_out && !quiet)

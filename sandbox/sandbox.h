@@ -110,6 +110,9 @@ int mrun_sandbox_poll_fd(const mrun_sandbox *sb);
  * with setns from a helper thread; -1 when the sandbox has ended. */
 int mrun_sandbox_netns_fd(const mrun_sandbox *sb);
 
+/* MRUN_SANDBOX_LIMIT_* bits of the limits this sandbox runs without (no writable cgroup controller). */
+unsigned mrun_sandbox_unenforced(const mrun_sandbox *sb);
+
 /* Host pid of the sandbox's init. */
 int mrun_sandbox_pid(const mrun_sandbox *sb);
 

@@ -803,6 +803,11 @@ int mrun_sandbox_netns_fd(const mrun_sandbox *sb)
     return sb->exited ? -1 : sb->netns_fd;
 }
 
+unsigned mrun_sandbox_unenforced(const mrun_sandbox *sb)
+{
+    return sb->unenforced;
+}
+
 int mrun_sandbox_pid(const mrun_sandbox *sb)
 {
     return sb->pid;
