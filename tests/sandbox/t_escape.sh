@@ -136,7 +136,14 @@ EOF
     }
     # The test can fail: the same probe on the host does reach the listener.
     "$PAYLOADS/probe" connect 127.0.0.1 "$port" | grep -q ': ok$' || fail "host self-check: probe cannot reach its own listener"
+    # Wait until the listener has recorded the self-check, or it would be counted as the sandbox's.
+    i=0
+    while [ ! -s "$T/accepted" ] && [ "$i" -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
     before=$(wc -l <"$T/accepted" 2>/dev/null || echo 0)
+    [ "$before" -ge 1 ] || fail "host self-check: the listener did not record the probe's connection"
     addrs=$(ip -4 -o addr show 2>/dev/null | awk '{ split($4, a, "/"); print a[1] }')
     [ -n "$addrs" ] || addrs=127.0.0.1
     job=""
