@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../common/auto.h"
+#include "../common/suggest.h"
 
 #define NONE UINT32_MAX
 
@@ -239,32 +240,6 @@ static int new_node(struct parser *p, enum kind kind, enum type type, uint32_t c
     return 0;
 }
 
-/* Edit distance capped at small lengths: only used to suggest a name. */
-static unsigned distance(const char *a, size_t la, const char *b)
-{
-    size_t lb = strlen(b);
-    unsigned row[17];
-    if (la > 16 || lb > 16)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (unsigned)j;
-    for (size_t i = 1; i <= la; i++) {
-        unsigned diag = row[0];
-        row[0] = (unsigned)i;
-        for (size_t j = 1; j <= lb; j++) {
-            unsigned up = row[j];
-            unsigned best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static int lookup(const char *s, size_t n, const char *const *names, size_t count)
 {
     for (size_t i = 0; i < count; i++)
@@ -279,7 +254,7 @@ static int fail_unknown(struct parser *p, const char *what, const char *const *n
     size_t n = p->cur.end - p->cur.start;
     const char *best = NULL;
     for (size_t i = 0; i < count; i++)
-        if (distance(id, n, names[i]) <= 2 && !best)
+        if (mrun_edit_distance(id, n, names[i], strlen(names[i])) <= 2 && !best)
             best = names[i];
     int shown = n > 32 ? 32 : (int)n; /* identifiers are [A-Za-z0-9_] only, safe to echo */
     if (best)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/auto.h"
+#include "../common/suggest.h"
 #include "../common/parse.h"
 #include "coordinator/pipeline_int.h"
 
@@ -60,39 +61,13 @@ static int oom(pctx *c)
     return mrun_err_set(c->err, ENOMEM, "%s", c->file);
 }
 
-/* Levenshtein distance; long words are not worth suggesting for. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return SIZE_MAX;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* Writes " (did you mean 'x'?)" for the closest candidate within reach, else "". */
 static const char *suggest(const char *word, const char *const *cands, size_t n, char *buf, size_t len)
 {
     size_t best = SIZE_MAX, wl = strlen(word);
     const char *pick = NULL;
     for (size_t i = 0; i < n && cands[i]; i++) {
-        size_t d = edit_distance(word, cands[i]);
+        size_t d = mrun_edit_distance(word, wl, cands[i], strlen(cands[i]));
         if (wl >= 3 && strncmp(cands[i], word, wl) == 0)
             d = 1; /* an abbreviation: "mem" for "memory" */
         if (d < best) {
