@@ -3,7 +3,6 @@
  * multi-threaded (nng), so malloc, stdio and locks are off limits here (see sandbox_int.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
@@ -305,11 +304,13 @@ void sb_child_main(const sb_plan *plan)
 
     /* The parent has written our uid/gid maps and put us in our cgroup. Supplementary groups the parent had
      * (root's gid 0 among them) must not come along. */
-    if (setgroups(0, NULL) < 0 && errno != EPERM)
+    /* Raw syscalls, not glibc's wrappers: in a process that had threads, glibc applies set*id to every thread
+     * it knows of and waits for them, and the threads it remembers do not exist in this clone (a hang, seen). */
+    if (syscall(SYS_setgroups, 0, NULL) < 0 && errno != EPERM)
         fail(sock, "drop supplementary groups", NULL);
     /* Become the namespace's root, i.e. the unprivileged host id of the map: as root we were host uid 0, which
      * is deliberately not mapped, so nothing we create may carry it. */
-    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)
         fail(sock, "switch to the sandbox user", NULL);
     /* A credential change clears the parent-death signal: set it again, then make sure the parent did not
      * die in between (its end of the socket would have hung up). */

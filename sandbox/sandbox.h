@@ -10,6 +10,7 @@
 #define MRUN_SANDBOX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../common/err.h"
@@ -69,12 +70,15 @@ typedef struct mrun_sandbox_result {
 #define MRUN_SANDBOX_LIMIT_PIDS (1u << 1)
 #define MRUN_SANDBOX_LIMIT_CPU (1u << 2)
 
-/* Where the command's output goes. The sandbox copies its stdout/stderr pipes to these fds, counting and
- * capping at output_limit. stdin_fd is passed to the command as it is (-1: /dev/null). */
+/* Where the command's output goes. The sandbox copies its stdout/stderr pipes to these fds, or to on_output when
+ * it is set, counting and capping at output_limit. on_output runs on the thread calling mrun_sandbox_wait;
+ * stream is 1 for stdout and 2 for stderr. stdin_fd is passed to the command as it is (-1: /dev/null). */
 typedef struct mrun_sandbox_io {
     int stdin_fd;
     int stdout_fd;
     int stderr_fd;
+    void (*on_output)(void *ctx, int stream, const char *data, size_t len);
+    void *ctx;
 } mrun_sandbox_io;
 
 typedef struct mrun_sandbox mrun_sandbox;

@@ -39,6 +39,8 @@ struct mrun_sandbox {
     int sock;      /* to init */
     int out_r, err_r;
     int out_fd, err_fd; /* where output goes (borrowed) */
+    void (*on_output)(void *ctx, int stream, const char *data, size_t len); /* instead of the fds, if set */
+    void *out_ctx;
     int netns_fd;
     int64_t start_ms, deadline_ms;
     int64_t output_limit, output_bytes;
@@ -559,6 +561,8 @@ int mrun_sandbox_start(const mrun_sandbox_opts *o, char *const argv[], const mru
     sb->pidfd = sb->sock = sb->out_r = sb->err_r = sb->netns_fd = sb->upper_fd = sb->ws_dirfd = -1;
     sb->out_fd = io->stdout_fd;
     sb->err_fd = io->stderr_fd;
+    sb->on_output = io->on_output;
+    sb->out_ctx = io->ctx;
     sb->output_limit = o->output_limit;
     sb->start_ms = now_ms();
     sb->deadline_ms = sb->start_ms + o->timeout_ms;
@@ -661,6 +665,10 @@ static int pump(mrun_sandbox *sb, int *fd, int dst)
     size_t w = (size_t)(n < room ? n : room);
     if ((int64_t)n > room)
         sb->truncated = true;
+    if (sb->on_output) {
+        sb->on_output(sb->out_ctx, fd == &sb->out_r ? 1 : 2, buf, w);
+        return 1;
+    }
     for (size_t off = 0; off < w && dst >= 0;) {
         ssize_t k = write(dst, buf + off, w - off);
         if (k < 0) {

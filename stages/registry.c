@@ -1,0 +1,67 @@
+/* registry.c - the table of built-in stages and option checking. Adding a built-in: write its function in its own
+ * file, add one row here. */
+#include <errno.h>
+#include <string.h>
+
+#include "../common/suggest.h"
+#include "stages.h"
+#include "stages_int.h"
+
+static const mrun_stage_option require_files_opts[] = {
+    {"paths", "space-separated paths, relative to the workspace, that must exist as regular files", 1},
+    {NULL, NULL, 0},
+};
+
+static const mrun_stage_def defs[] = {
+    {"require-files", "fail unless the given files exist in the workspace (no symlinks followed)", require_files_opts,
+     mrun_stage_require_files},
+};
+
+static const char *const names[] = {"require-files", NULL};
+
+const mrun_stage_def *mrun_stages_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+        if (strcmp(defs[i].name, name) == 0)
+            return &defs[i];
+    return NULL;
+}
+
+const char *const *mrun_stages_names(void)
+{
+    return names;
+}
+
+int mrun_stages_check_options(const mrun_stage_def *def, const mrun_stage_opt *with, size_t n, mrun_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const mrun_stage_option *o = def->options;
+        const char *best = NULL;
+        size_t best_d = (size_t)-1;
+        for (; o->key; o++) {
+            if (strcmp(o->key, with[i].key) == 0)
+                break;
+            size_t d = mrun_edit_distance(o->key, strlen(o->key), with[i].key, strlen(with[i].key));
+            if (d < best_d) {
+                best_d = d;
+                best = o->key;
+            }
+        }
+        if (!o->key) {
+            if (best && best_d <= 2)
+                return mrun_err_setx(err, EINVAL, "%s: unknown option '%.64s' (did you mean '%s'?)", def->name,
+                                     with[i].key, best);
+            return mrun_err_setx(err, EINVAL, "%s: unknown option '%.64s'", def->name, with[i].key);
+        }
+    }
+    for (const mrun_stage_option *o = def->options; o->key; o++) {
+        if (!o->required)
+            continue;
+        size_t i = 0;
+        while (i < n && strcmp(with[i].key, o->key) != 0)
+            i++;
+        if (i == n)
+            return mrun_err_setx(err, EINVAL, "%s: missing required option '%s'", def->name, o->key);
+    }
+    return 0;
+}

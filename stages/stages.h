@@ -1,0 +1,51 @@
+/* stages.h - the built-in steps a pipeline names with `uses:`, through one registry (name -> function with its
+ * options). A built-in is trusted code that runs on the runner over an untrusted workspace: it reads the
+ * workspace only through dir fds without following symlinks out of it, and bounds what it reads. */
+#ifndef MRUN_STAGES_H
+#define MRUN_STAGES_H
+
+#include <stddef.h>
+
+#include "../common/err.h"
+
+typedef struct mrun_stage_opt {
+    const char *key;
+    const char *value;
+} mrun_stage_opt;
+
+/* Where a built-in writes its report (the stage's log): stream 1 for findings, 2 for errors. */
+typedef void (*mrun_stage_log_fn)(void *ctx, int stream, const char *data, size_t len);
+
+typedef struct mrun_stage_ctx {
+    int workspace_fd;              /* the stage's workspace, O_DIRECTORY */
+    const mrun_stage_opt *with;    /* the step's `with:`, already checked against the option table */
+    size_t n_with;
+    mrun_stage_log_fn log;
+    void *log_ctx;
+} mrun_stage_ctx;
+
+/* Runs the built-in: returns 0 when it passed, 1 when it failed (findings), -1 with err when it could not run. */
+typedef int (*mrun_stage_fn)(const mrun_stage_ctx *ctx, mrun_err *err);
+
+typedef struct mrun_stage_option {
+    const char *key;
+    const char *doc;
+    int required;
+} mrun_stage_option;
+
+typedef struct mrun_stage_def {
+    const char *name;
+    const char *summary;
+    const mrun_stage_option *options; /* terminated by a NULL key */
+    mrun_stage_fn run;
+} mrun_stage_def;
+
+/* The registry: every built-in, for lookups and --help. */
+const mrun_stage_def *mrun_stages_find(const char *name);
+/* NULL-terminated names, for the pipeline parser's known_uses. */
+const char *const *mrun_stages_names(void);
+/* Checks `with:` against the definition's options: unknown keys (with the closest valid one) and missing
+ * required ones are EINVAL. */
+int mrun_stages_check_options(const mrun_stage_def *def, const mrun_stage_opt *with, size_t n, mrun_err *err);
+
+#endif
