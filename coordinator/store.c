@@ -54,7 +54,7 @@ static const char *const migrations[] = {
     "CREATE INDEX leases_active ON leases(state, expires_ms);"
     "CREATE TABLE log_chunks("
     " lease_id TEXT NOT NULL REFERENCES leases(id) ON DELETE CASCADE, seq INTEGER NOT NULL,"
-    " stream INTEGER NOT NULL CHECK(stream IN (1, 2)), data BLOB NOT NULL,"
+    " stream INTEGER NOT NULL CHECK(stream IN (1, 2, 3)), data BLOB NOT NULL,"
     " PRIMARY KEY(lease_id, seq)) STRICT;"
     "CREATE TABLE artifacts("
     " pipeline_id TEXT NOT NULL, stage TEXT NOT NULL, path TEXT NOT NULL, digest TEXT NOT NULL,"

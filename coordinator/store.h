@@ -166,6 +166,10 @@ int mrun_store_lease_expired_list(mrun_store *st, int64_t now_ms, mrun_store_lea
 int mrun_store_lease_finish(mrun_store *st, const char *lease_id, int attempt, bool passed, int exit_code,
                             int64_t now_ms, mrun_store_stage_state *ret_state, mrun_err *err);
 
+/* The pipeline and stage a lease (active or not) belongs to. ENOENT for an unknown lease. */
+int mrun_store_lease_owner(mrun_store *st, const char *lease_id, char ret_pipeline_id[MRUN_STORE_ID_LEN + 1],
+                           char *ret_stage, size_t stage_len, mrun_err *err);
+
 /* At startup (and periodically as the reaper): every active lease that has expired, or whose runner is unknown or
  * marked gone, is expired and its stage goes back to ready without using the stage's own retries; its
  * infra_retries grows, and after MRUN_STORE_INFRA_RETRIES requeues the stage fails instead. One transaction.
@@ -174,7 +178,7 @@ int mrun_store_recover(mrun_store *st, int64_t now_ms, size_t *ret_requeued, mru
 
 /* ---- logs ---- */
 
-/* Stores one chunk (stream 1 = stdout, 2 = stderr; seq counts from 0 per lease; at most MRUN_STORE_LOG_CHUNK_MAX
+/* Stores one chunk (stream 1 = stdout, 2 = stderr, 3 = mrun's own lines; seq counts from 0 per lease; at most MRUN_STORE_LOG_CHUNK_MAX
  * bytes). A chunk whose (lease_id, seq) is already stored is ignored, so resends are harmless. Accepted for any
  * known lease, also after it finished or expired (late output of that attempt); ENOENT for an unknown lease. */
 int mrun_store_log_append(mrun_store *st, const char *lease_id, int64_t seq, int stream, const void *data, size_t len,

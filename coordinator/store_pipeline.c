@@ -2,6 +2,7 @@
  * that touches more than one row is one IMMEDIATE transaction (goto out rolls it back). */
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -568,8 +569,8 @@ out:
 int mrun_store_log_append(mrun_store *st, const char *lease_id, int64_t seq, int stream, const void *data, size_t len,
                           mrun_err *err)
 {
-    if (stream != 1 && stream != 2)
-        return mrun_err_setx(err, EINVAL, "log: stream must be 1 (stdout) or 2 (stderr), not %d", stream);
+    if (stream < 1 || stream > 3)
+        return mrun_err_setx(err, EINVAL, "log: stream must be 1 (stdout), 2 (stderr) or 3 (mrun), not %d", stream);
     if (seq < 0)
         return mrun_err_setx(err, EINVAL, "log: negative seq");
     if (len > MRUN_STORE_LOG_CHUNK_MAX)
@@ -632,5 +633,21 @@ int mrun_store_log_read(mrun_store *st, const char *pipeline_id, const char *sta
         return mrun_err_prefix(err, "log of stage '%s'", stage);
     if (ret_next_offset)
         *ret_next_offset = next;
+    return 0;
+}
+
+int mrun_store_lease_owner(mrun_store *st, const char *lease_id, char ret_pipeline_id[MRUN_STORE_ID_LEN + 1],
+                           char *ret_stage, size_t stage_len, mrun_err *err)
+{
+    store_autostmt sqlite3_stmt *s = NULL;
+    if (store_prep(st, &s, err, "SELECT pipeline_id, stage FROM leases WHERE id=?", "s", lease_id) < 0)
+        return mrun_err_prefix(err, "lease '%.64s'", lease_id);
+    int rc = store_step(st, s, err);
+    if (rc < 0)
+        return mrun_err_prefix(err, "lease '%.64s'", lease_id);
+    if (rc != SQLITE_ROW)
+        return mrun_err_setx(err, ENOENT, "unknown lease '%.64s'", lease_id);
+    snprintf(ret_pipeline_id, MRUN_STORE_ID_LEN + 1, "%s", store_col(s, 0));
+    snprintf(ret_stage, stage_len, "%s", store_col(s, 1));
     return 0;
 }

@@ -535,7 +535,7 @@ static void test_logs(void **state)
     assert_int_equal(next, 12);
 
     FAILS(mrun_store_log_append(f->st, "nolease", 0, 1, "x", 1, err), ENOENT, "no lease");
-    FAILS(mrun_store_log_append(f->st, l.id, 9, 3, "x", 1, err), EINVAL, "stream");
+    FAILS(mrun_store_log_append(f->st, l.id, 9, 4, "x", 1, err), EINVAL, "stream");
     OK(mrun_store_log_append(f->st, l.id, 5, 1, "", 0, err)); /* empty chunks are fine and invisible */
     log_seen all = {0};
     OK(mrun_store_log_read(f->st, id, "build", 0, on_log, &all, NULL, err));
