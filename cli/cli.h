@@ -3,5 +3,6 @@
 #define MRUN_CLI_H
 
 int mrun_cmd_sandbox(int argc, char **argv);
+int mrun_cmd_unpack(int argc, char **argv);
 
 #endif

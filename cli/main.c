@@ -11,6 +11,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"sandbox", mrun_cmd_sandbox, "run a command in an isolated sandbox"},
+    {"unpack", mrun_cmd_unpack, "extract a tar archive safely, or refuse it"},
 };
 
 static void usage(FILE *f)
