@@ -4,5 +4,6 @@
 
 int mrun_cmd_sandbox(int argc, char **argv);
 int mrun_cmd_unpack(int argc, char **argv);
+int mrun_cmd_run(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"run", mrun_cmd_run, "run DIR's pipeline here, with no server"},
     {"sandbox", mrun_cmd_sandbox, "run a command in an isolated sandbox"},
     {"unpack", mrun_cmd_unpack, "extract a tar archive safely, or refuse it"},
 };

@@ -1,0 +1,398 @@
+/* cmd_run.c - `mrun run [DIR]`: the pipeline of DIR with no server: an embedded coordinator and one embedded runner
+ * in this process, joined by nng's inproc transport, state in SQLite under DIR/.mrun/cache/run (or --data). The
+ * same code as a fleet; this file only packs, submits and shows progress and logs until the pipeline ends. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/archive.h"
+#include "../common/auto.h"
+#include "../common/log.h"
+#include "../coordinator/coord.h"
+#include "../coordinator/pipeline.h"
+#include "../coordinator/store.h"
+#include "../runner/runner.h"
+#include "../stages/stages.h"
+#include "cli.h"
+
+#define MAX_PIPELINE_FILE (1 << 20)
+#define MAX_STAGES 256
+
+static volatile sig_atomic_t interrupted;
+
+static void on_int(int sig)
+{
+    interrupted = sig;
+}
+
+static const char usage_text[] =
+    "usage: mrun run [OPTIONS] [DIR]\n"
+    "\n"
+    "Runs the pipeline in DIR/.mrun/pipeline.yml (DIR defaults to .) with no server: an embedded coordinator and\n"
+    "runner in this process, every step sandboxed. Shows each stage and its log live; exits 0 only if the pipeline\n"
+    "passed.\n"
+    "\n"
+    "  --data DIR        where state is kept (default DIR/.mrun/cache/run)\n"
+    "  --event EVENT     push (default), pull_request or manual: what `if:` sees as event\n"
+    "  --ref REF         e.g. refs/heads/main (default); branch is derived from it\n"
+    "  --slots N         stages at once (default 2)\n"
+    "  -v, --verbose     also show the coordinator's and runner's log lines\n"
+    "  -h, --help        show this help\n";
+
+typedef struct shown {
+    char name[128];
+    int state;
+    uint64_t offset;
+    int64_t started_ms;
+} shown;
+
+typedef struct progress {
+    shown st[MAX_STAGES];
+    size_t n;
+    const char *pipeline_id;
+    mrun_store *db;
+    bool tty;
+} progress;
+
+static int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+    mrun_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return -1;
+    if ((size_t)st.st_size > max) {
+        errno = E2BIG;
+        return -1;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf)
+        return -1;
+    ssize_t n = read(fd, buf, (size_t)st.st_size);
+    if (n != st.st_size) {
+        free(buf);
+        errno = EIO;
+        return -1;
+    }
+    buf[n] = '\0';
+    *ret = buf;
+    *ret_len = (size_t)n;
+    return 0;
+}
+
+typedef struct stage_now {
+    char name[128];
+    int state, attempt;
+    int64_t started_ms, finished_ms;
+    int exit_code;
+    bool has_exit_code;
+} stage_now;
+
+typedef struct stage_snapshot {
+    stage_now s[MAX_STAGES];
+    size_t n;
+} stage_snapshot;
+
+static int collect_stage(const mrun_store_stage_info *s, void *ud)
+{
+    stage_snapshot *snap = ud;
+    if (snap->n >= MAX_STAGES)
+        return 1;
+    stage_now *o = &snap->s[snap->n++];
+    snprintf(o->name, sizeof(o->name), "%s", s->name);
+    o->state = (int)s->state;
+    o->attempt = s->attempt;
+    o->started_ms = s->started_ms;
+    o->finished_ms = s->finished_ms;
+    o->exit_code = s->exit_code;
+    o->has_exit_code = s->has_exit_code;
+    return 0;
+}
+
+static shown *shown_for(progress *p, const char *name)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->st[i].name, name) == 0)
+            return &p->st[i];
+    if (p->n >= MAX_STAGES)
+        return NULL;
+    shown *s = &p->st[p->n++];
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    s->state = -1;
+    return s;
+}
+
+typedef struct log_print {
+    const char *stage;
+    bool at_line_start;
+} log_print;
+
+static int print_chunk(const mrun_store_log_chunk *c, void *ud)
+{
+    log_print *lp = ud;
+    const char *d = c->data;
+    for (size_t i = 0; i < c->len; i++) {
+        if (lp->at_line_start) {
+            printf("  [%s] ", lp->stage);
+            lp->at_line_start = false;
+        }
+        putchar(d[i]);
+        if (d[i] == '\n')
+            lp->at_line_start = true;
+    }
+    return 0;
+}
+
+/* One round of showing what changed, stage by stage in pipeline order: "started", new log bytes, the outcome. */
+static void show(progress *p)
+{
+    mrun_err err = MRUN_ERR_INIT;
+    stage_snapshot *snap = calloc(1, sizeof(*snap));
+    if (!snap || mrun_store_stage_list(p->db, p->pipeline_id, -1, collect_stage, snap, &err) < 0) {
+        free(snap);
+        return;
+    }
+    const char *on = p->tty ? "\033[1m" : "", *off = p->tty ? "\033[0m" : "";
+    for (size_t i = 0; i < snap->n; i++) {
+        stage_now *now = &snap->s[i];
+        shown *sh = shown_for(p, now->name);
+        if (!sh)
+            continue;
+        bool finished = now->state == MRUN_STORE_STAGE_PASSED || now->state == MRUN_STORE_STAGE_FAILED ||
+                        now->state == MRUN_STORE_STAGE_SKIPPED || now->state == MRUN_STORE_STAGE_CANCELLED;
+        bool began = now->attempt > 0 && (sh->state == -1 || sh->state == MRUN_STORE_STAGE_WAITING ||
+                                           sh->state == MRUN_STORE_STAGE_READY);
+        if (began && now->state != MRUN_STORE_STAGE_SKIPPED && now->state != sh->state)
+            printf("%s==> %s%s%s\n", on, now->name, now->attempt > 1 ? " (retry)" : "", off);
+        log_print lp = {.stage = now->name, .at_line_start = true};
+        uint64_t next = sh->offset;
+        if (mrun_store_log_read(p->db, p->pipeline_id, now->name, sh->offset, print_chunk, &lp, &next, &err) == 0)
+            sh->offset = next;
+        if (!lp.at_line_start)
+            putchar('\n');
+        if (finished && sh->state != now->state) {
+            if (now->state == MRUN_STORE_STAGE_SKIPPED)
+                printf("%s--- %s skipped%s\n", on, now->name, off);
+            else
+                printf("%s<== %s %s%s in %.1f s\n", on, now->name,
+                       now->state == MRUN_STORE_STAGE_PASSED   ? "passed"
+                       : now->state == MRUN_STORE_STAGE_FAILED ? "FAILED"
+                                                               : "cancelled",
+                       off, (double)(now->finished_ms - now->started_ms) / 1000.0);
+        }
+        sh->state = now->state;
+    }
+    free(snap);
+    fflush(stdout);
+}
+
+typedef struct final_state {
+    mrun_store_pipeline_state state;
+    bool done;
+} final_state;
+
+static int get_state(const mrun_store_pipeline_info *pi, void *ud)
+{
+    final_state *f = ud;
+    f->state = pi->state;
+    f->done = pi->state != MRUN_STORE_PIPELINE_QUEUED && pi->state != MRUN_STORE_PIPELINE_RUNNING;
+    return 0;
+}
+
+/* Packs dir into memory (deterministic tar.gz honouring .gitignore/.mrunignore). */
+static int pack(const char *dir, uint8_t **ret, size_t *ret_len, mrun_err *err)
+{
+    mrun_autoclose int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return mrun_err_set(err, errno, "'%s'", dir);
+    mrun_autoclose int mfd = memfd_create("mrun-src", MFD_CLOEXEC);
+    if (mfd < 0)
+        return mrun_err_set(err, errno, "memfd");
+    mrun_pack_opts po = {.max_bytes = 512ll << 20};
+    mrun_pack_stats ps;
+    if (mrun_archive_pack_dir(dfd, &po, mfd, &ps, err) < 0)
+        return -1;
+    off_t size = lseek(mfd, 0, SEEK_END);
+    uint8_t *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (!buf || pread(mfd, buf, (size_t)size, 0) != size) {
+        free(buf);
+        return mrun_err_set(err, EIO, "read packed source");
+    }
+    *ret = buf;
+    *ret_len = (size_t)size;
+    return 0;
+}
+
+/* The embedded runner offers every label the pipeline asks for: on a laptop, every stage runs here. */
+static size_t pipeline_labels(const char *yaml, size_t len, const char **labels, size_t max, mrun_pipeline **keep)
+{
+    size_t n = 0;
+    labels[n++] = "linux";
+    labels[n] = NULL;
+    mrun_pipeline_limits lim = MRUN_PIPELINE_LIMITS_DEFAULT;
+    mrun_err err = MRUN_ERR_INIT;
+    if (mrun_pipeline_parse("pipeline.yml", (const uint8_t *)yaml, len, &lim, mrun_stages_names(), keep, &err) < 0)
+        return n; /* submit reports the error properly */
+    for (size_t i = 0; i < mrun_pipeline_stage_count(*keep); i++) {
+        const mrun_pipeline_stage *st = mrun_pipeline_stage_at(*keep, i);
+        for (size_t k = 0; k < st->n_runs_on && n + 1 < max; k++) {
+            size_t j = 0;
+            while (j < n && strcmp(labels[j], st->runs_on[k]) != 0)
+                j++;
+            if (j == n)
+                labels[n++] = st->runs_on[k];
+        }
+    }
+    labels[n] = NULL;
+    return n;
+}
+
+int mrun_cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"data", required_argument, NULL, 'd'}, {"event", required_argument, NULL, 'e'},
+                                         {"ref", required_argument, NULL, 'r'},  {"slots", required_argument, NULL, 's'},
+                                         {"verbose", no_argument, NULL, 'v'},    {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *data = NULL, *event = "push", *ref = "refs/heads/main";
+    int slots = 2, verbose = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            data = optarg;
+            break;
+        case 'e':
+            event = optarg;
+            break;
+        case 'r':
+            ref = optarg;
+            break;
+        case 's': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 64) {
+                fprintf(stderr, "mrun run: --slots must be 1-64\n");
+                return 2;
+            }
+            slots = (int)v;
+            break;
+        }
+        case 'v':
+            verbose = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            fprintf(stderr, "mrun run: unknown or incomplete option '%s'\n%s", argv[optind - 1], usage_text);
+            return 2;
+        }
+    }
+    if (argc - optind > 1) {
+        fprintf(stderr, "mrun run: one directory at most\n%s", usage_text);
+        return 2;
+    }
+    mrun_autofree char *dir = realpath(optind < argc ? argv[optind] : ".", NULL);
+    if (!dir) {
+        fprintf(stderr, "mrun run: '%s': %s\n", optind < argc ? argv[optind] : ".", strerror(errno));
+        return 2;
+    }
+    mrun_log_set_level(verbose ? MRUN_LOG_INFO : MRUN_LOG_WARN);
+    char path[4096], data_dir[4096], work[4200], url[64];
+    snprintf(path, sizeof(path), "%s/.mrun/pipeline.yml", dir);
+    snprintf(data_dir, sizeof(data_dir), "%s", data ? data : "");
+    if (!data) {
+        snprintf(data_dir, sizeof(data_dir), "%s/.mrun/cache", dir);
+        mkdir(data_dir, 0700);
+        snprintf(data_dir, sizeof(data_dir), "%s/.mrun/cache/run", dir);
+    }
+    mkdir(data_dir, 0700);
+    snprintf(work, sizeof(work), "%s/work", data_dir);
+    snprintf(url, sizeof(url), "inproc://mrun-run-%d", (int)getpid());
+    mrun_autofree char *yaml = NULL;
+    size_t yaml_len = 0;
+    if (read_file(path, MAX_PIPELINE_FILE, &yaml, &yaml_len) < 0) {
+        fprintf(stderr, "mrun run: %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    mrun_err err = MRUN_ERR_INIT;
+    mrun_autofree uint8_t *src = NULL;
+    size_t src_len = 0;
+    if (pack(dir, &src, &src_len, &err) < 0) {
+        fprintf(stderr, "mrun run: pack %s: %s\n", dir, err.msg);
+        return 2;
+    }
+    const char *labels[64];
+    mrun_cleanup(mrun_pipeline_freep) mrun_pipeline *pl = NULL;
+    pipeline_labels(yaml, yaml_len, labels, 63, &pl);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_int;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    mrun_coord *coord = NULL;
+    mrun_coord_config cc = {.data_dir = data_dir, .listen = url, .open_registration = 1};
+    if (mrun_coord_start(&cc, &coord, &err) < 0) {
+        fprintf(stderr, "mrun run: %s\n", err.msg);
+        return 2;
+    }
+    char branch[256];
+    snprintf(branch, sizeof(branch), "%s", strncmp(ref, "refs/heads/", 11) == 0 ? ref + 11 : ref);
+    const char *user = getenv("USER");
+    mrun_coord_submit sub = {.file = ".mrun/pipeline.yml", .yaml = (const uint8_t *)yaml, .yaml_len = yaml_len,
+                             .archive = src, .archive_len = src_len, .event = event, .ref = ref, .branch = branch,
+                             .submitter = user ? user : "local", .agent = getenv("MRUN_AGENT")};
+    char id[33];
+    if (mrun_coord_submit_pipeline(coord, &sub, id, &err) < 0) {
+        fprintf(stderr, "mrun run: %s\n", err.msg);
+        mrun_coord_stop(coord);
+        return 1;
+    }
+    mrun_runner *runner = NULL;
+    mrun_runner_config rc = {.coordinator = url, .token = "embedded", .name = "embedded", .labels = labels, .slots = slots,
+                             .work_dir = work};
+    if (mrun_runner_start(&rc, &runner, &err) < 0) {
+        fprintf(stderr, "mrun run: %s\n", err.msg);
+        mrun_coord_stop(coord);
+        return 2;
+    }
+    printf("pipeline %s (%s)\n", id, pl ? mrun_pipeline_name(pl) : "?");
+    mrun_store *db = NULL;
+    progress *p = calloc(1, sizeof(*p));
+    final_state fin = {0};
+    if (p && mrun_store_open(data_dir, &db, &err) == 0) {
+        p->db = db;
+        p->pipeline_id = id;
+        p->tty = isatty(STDOUT_FILENO);
+        while (!interrupted) {
+            show(p);
+            if (mrun_store_pipeline_get(db, id, get_state, &fin, &err) < 0 || fin.done)
+                break;
+            usleep(50 * 1000);
+        }
+        show(p);
+    } else {
+        fprintf(stderr, "mrun run: %s\n", err.msg);
+    }
+    mrun_runner_stop(runner, interrupted ? 0 : 1000);
+    mrun_coord_stop(coord);
+    mrun_store_close(db);
+    free(p);
+    if (interrupted) {
+        fprintf(stderr, "mrun run: interrupted\n");
+        return 130;
+    }
+    const char *names[] = {"queued", "running", "passed", "failed", "cancelled"};
+    printf("pipeline %s %s\n", id, (unsigned)fin.state < 5 ? names[fin.state] : "?");
+    return fin.done && fin.state == MRUN_STORE_PIPELINE_PASSED ? 0 : 1;
+}

@@ -1,0 +1,45 @@
+/* coord.h - the coordinator service: accepts pipelines, keeps them in the store, schedules their stages over the
+ * DAG and hands them to runners over nng (REQ/REP, docs/protocol.md) under leases, with long-polled lease
+ * requests, heartbeats, lease expiry and requeue. The same code serves a fleet (tcp://) and `mrun run`
+ * (inproc://). One worker thread owns the protocol side and its store connection; submit may be called from
+ * any thread. */
+#ifndef MRUN_COORD_H
+#define MRUN_COORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+
+typedef struct mrun_coord mrun_coord;
+
+typedef struct mrun_coord_config {
+    const char *data_dir;     /* SQLite database and blobs */
+    const char *listen;       /* nng URL: "tcp://0.0.0.0:7700", "inproc://mrun" */
+    int64_t lease_timeout_ms; /* a runner silent this long loses its leases (default 5000) */
+    int64_t heartbeat_ms;     /* what runners are told to use (default 1000) */
+    int open_registration;    /* 1: any runner may register without a token (embedded mode) */
+} mrun_coord_config;
+
+typedef struct mrun_coord_submit {
+    const char *file;             /* name for messages, e.g. ".mrun/pipeline.yml" */
+    const uint8_t *yaml;
+    size_t yaml_len;
+    const uint8_t *archive;       /* the source tree as a tar.gz */
+    size_t archive_len;
+    const char *event, *ref, *branch, *submitter, *agent;
+} mrun_coord_submit;
+
+/* Opens the store, recovers what a previous run left (expired leases go back to the queue) and starts listening.
+ * Blocks only for that. */
+int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_err *err);
+
+/* Validates (pipeline file, `if:` expressions, `uses:` names), stores the archive and the pipeline durably, and
+ * returns its id (33 bytes with the NUL). Errors: EINVAL with "file:line:col: ..." for a bad pipeline. Thread-safe;
+ * blocks for the fsyncs. */
+int mrun_coord_submit_pipeline(mrun_coord *c, const mrun_coord_submit *sub, char ret_id[33], mrun_err *err);
+
+/* Stops listening, ends the worker thread, closes the store. NULL is fine. */
+void mrun_coord_stop(mrun_coord *c);
+
+#endif

@@ -1,0 +1,96 @@
+/* coord_int.h - private to the coordinator service (coord.c: nng plumbing and lifecycle; coord_work.c: what
+ * each message does, scheduling and leases). */
+#ifndef MRUN_COORD_INT_H
+#define MRUN_COORD_INT_H
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "../common/proto.h"
+#include "coord.h"
+#include "pipeline.h"
+#include "sched.h"
+#include "store.h"
+
+#define COORD_CONTEXTS 32     /* concurrent requests: long polls park one each */
+#define COORD_MAX_RUNNERS 256
+#define COORD_MAX_CACHE 64    /* parsed pipelines kept */
+#define COORD_MAX_UPLOADS 64  /* artifact uploads in progress */
+
+typedef enum { W_IDLE = 0, W_RECV, W_QUEUED, W_PARKED, W_SEND } work_state;
+
+/* One REP context. state and req move between nng's callback and the worker under the queue's handover. */
+typedef struct work {
+    struct mrun_coord *c;
+    nng_ctx ctx;
+    nng_aio *aio;
+    work_state state;
+    nng_msg *req;
+    struct work *next;        /* queue link (mu) */
+    char runner_id[64];       /* W_PARKED: who waits */
+    int64_t park_deadline_ms; /* W_PARKED: answer no_work then */
+} work;
+
+typedef struct runner_rec {
+    char id[64];
+    char name[128];
+    char labels[16][64];
+    size_t n_labels;
+    int slots;
+    int64_t last_seen_ms;
+} runner_rec;
+
+typedef struct pl_cached {
+    char id[MRUN_STORE_ID_LEN + 1];
+    mrun_pipeline *pl;
+    mrun_sched *sched;
+    char event[32], ref[256], branch[256];
+    char source_digest[MRUN_STORE_DIGEST_LEN + 1];
+    uint64_t used; /* LRU clock */
+} pl_cached;
+
+typedef struct upload {
+    char lease_id[64];
+    char path[1024];
+    char pipeline_id[MRUN_STORE_ID_LEN + 1];
+    char stage[128];
+    uint64_t next_offset;
+    mrun_store_blob_writer *w;
+} upload;
+
+struct mrun_coord {
+    mrun_coord_config cfg;
+    nng_socket sock;
+    bool sock_open;
+    work works[COORD_CONTEXTS];
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu; /* guards qhead, qtail, stopping, kicked */
+    pthread_cond_t cv;
+    work *qhead, *qtail;
+    bool stopping, kicked;
+    /* the submit side: any thread, under submit_mu */
+    pthread_mutex_t submit_mu;
+    mrun_store *submit_st;
+    /* the worker thread's own */
+    mrun_store *st;
+    runner_rec runners[COORD_MAX_RUNNERS];
+    size_t n_runners;
+    pl_cached cache[COORD_MAX_CACHE];
+    uint64_t clock;
+    upload uploads[COORD_MAX_UPLOADS];
+    int64_t next_recover_ms;
+};
+
+void coord_reply(work *w, const mrun_msg *msg);
+void coord_reply_error(work *w, const char *code, const char *message);
+void coord_kick(struct mrun_coord *c);
+
+/* coord_work.c, worker thread only */
+void coord_dispatch(struct mrun_coord *c, work *w, const mrun_msg *req);
+void coord_reconcile_all(struct mrun_coord *c);
+void coord_tick(struct mrun_coord *c, int64_t now_ms);
+void coord_state_fini(struct mrun_coord *c);
+
+#endif

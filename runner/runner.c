@@ -1,0 +1,655 @@
+/* runner.c - the runner service: one REQ socket, one context per thread (the heartbeat thread and one per slot).
+ * Requests are synchronous on their own context, so a slot blocked on a long poll or a stage never delays the
+ * heartbeat. A runner whose coordinator forgot it (restart) registers again. */
+#include "runner.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/archive.h"
+#include "../common/auto.h"
+#include "../common/log.h"
+#include "../common/proto.h"
+#include "exec.h"
+
+#define LOG "runner"
+#define MAX_SLOTS 64
+#define LEASE_WAIT_MS 20000
+
+typedef struct slot {
+    struct mrun_runner *r;
+    int index;
+    pthread_t thread;
+    nng_ctx ctx;
+    /* shared with the heartbeat thread, under r->mu */
+    char lease_id[MRUN_PROTO_MAX_NAME + 1];
+    volatile int cancel;
+} slot;
+
+struct mrun_runner {
+    mrun_runner_config cfg;
+    char name[128];
+    char *labels[32];
+    size_t n_labels;
+    nng_socket sock;
+    bool sock_open;
+    pthread_mutex_t mu; /* guards runner_id, slots[].lease_id, stopping */
+    pthread_cond_t cv;
+    char runner_id[MRUN_PROTO_MAX_NAME + 1];
+    uint32_t heartbeat_ms;
+    bool stopping;
+    pthread_t hb_thread;
+    bool hb_started;
+    nng_ctx hb_ctx;
+    slot slots[MAX_SLOTS];
+    int n_started;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One request and its reply on ctx. *ret is the decoded reply (mrun_msg_fini it). */
+static int call(nng_ctx ctx, const mrun_msg *req, int timeout_ms, mrun_msg *ret, mrun_err *err)
+{
+    mrun_autofree uint8_t *buf = NULL;
+    size_t len = 0;
+    if (mrun_msg_encode(req, &buf, &len, err) < 0)
+        return -1;
+    /* nng 1.5 has no synchronous context calls: an aio per call, waited on. */
+    nng_aio *aio = NULL;
+    nng_msg *m = NULL;
+    int rv = nng_aio_alloc(&aio, NULL, NULL);
+    if (rv == 0)
+        rv = nng_msg_alloc(&m, 0);
+    if (rv == 0 && (rv = nng_msg_append(m, buf, len)) == 0) {
+        nng_aio_set_msg(aio, m);
+        nng_aio_set_timeout(aio, 10000);
+        nng_ctx_send(ctx, aio);
+        nng_aio_wait(aio);
+        rv = nng_aio_result(aio);
+    }
+    if (rv != 0) {
+        nng_msg_free(m); /* a failed send leaves the message ours */
+        nng_aio_free(aio);
+        return mrun_err_setx(err, EIO, "send %s: %s", mrun_msg_type_name(req->type), nng_strerror(rv));
+    }
+    nng_aio_set_timeout(aio, timeout_ms);
+    nng_ctx_recv(ctx, aio);
+    nng_aio_wait(aio);
+    rv = nng_aio_result(aio);
+    nng_msg *reply = rv == 0 ? nng_aio_get_msg(aio) : NULL;
+    nng_aio_free(aio);
+    if (rv != 0)
+        return mrun_err_setx(err, rv == NNG_ETIMEDOUT ? ETIMEDOUT : EIO, "%s: %s", mrun_msg_type_name(req->type),
+                             nng_strerror(rv));
+    int r = mrun_msg_decode(nng_msg_body(reply), nng_msg_len(reply), NULL, ret, err);
+    nng_msg_free(reply);
+    if (r < 0)
+        return mrun_err_prefix(err, "reply to %s", mrun_msg_type_name(req->type));
+    if (ret->type == MRUN_MSG_ERROR) {
+        int e = strcmp(ret->error.code, MRUN_PERR_UNKNOWN_RUNNER) == 0 ? ENOENT
+                : strcmp(ret->error.code, MRUN_PERR_UNKNOWN_LEASE) == 0 ? ESTALE
+                                                                       : EPROTO;
+        mrun_err_setx(err, e, "coordinator: %s: %s", ret->error.code, ret->error.message);
+        mrun_msg_fini(ret);
+        return -1;
+    }
+    return 0;
+}
+
+/* (Re-)registers; the id goes to r->runner_id. */
+static int register_runner(mrun_runner *r, nng_ctx ctx, mrun_err *err)
+{
+    mrun_msg req, rep;
+    mrun_msg_init(&req, MRUN_MSG_REGISTER);
+    req.reg.runner_name = r->name;
+    req.reg.token = (char *)(r->cfg.token ? r->cfg.token : "");
+    req.reg.labels = (mrun_strv){.v = r->labels, .n = r->n_labels};
+    req.reg.slots = (uint32_t)r->cfg.slots;
+    req.reg.mrun_version = (char *)MRUN_VERSION;
+    if (call(ctx, &req, 10000, &rep, err) < 0)
+        return -1;
+    if (rep.type != MRUN_MSG_REGISTER_OK) {
+        mrun_msg_fini(&rep);
+        return mrun_err_setx(err, EPROTO, "register: unexpected reply");
+    }
+    pthread_mutex_lock(&r->mu);
+    snprintf(r->runner_id, sizeof(r->runner_id), "%s", rep.reg_ok.runner_id);
+    r->heartbeat_ms = rep.reg_ok.heartbeat_ms ? rep.reg_ok.heartbeat_ms : 1000;
+    pthread_mutex_unlock(&r->mu);
+    mrun_log(MRUN_LOG_INFO, LOG, "registered as %s", rep.reg_ok.runner_id);
+    mrun_msg_fini(&rep);
+    return 0;
+}
+
+static void current_id(mrun_runner *r, char *out, size_t n)
+{
+    pthread_mutex_lock(&r->mu);
+    snprintf(out, n, "%s", r->runner_id);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static bool stopping(mrun_runner *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool s = r->stopping;
+    pthread_mutex_unlock(&r->mu);
+    return s;
+}
+
+/* ---- heartbeat thread ---- */
+
+static void *heartbeat_main(void *arg)
+{
+    mrun_runner *r = arg;
+    while (!stopping(r)) {
+        char *ids[MAX_SLOTS];
+        char idbuf[MAX_SLOTS][MRUN_PROTO_MAX_NAME + 1];
+        size_t n = 0;
+        char rid[MRUN_PROTO_MAX_NAME + 1];
+        pthread_mutex_lock(&r->mu);
+        for (int i = 0; i < r->cfg.slots; i++)
+            if (r->slots[i].lease_id[0]) {
+                snprintf(idbuf[n], sizeof(idbuf[n]), "%s", r->slots[i].lease_id);
+                ids[n] = idbuf[n];
+                n++;
+            }
+        snprintf(rid, sizeof(rid), "%s", r->runner_id);
+        uint32_t every = r->heartbeat_ms;
+        pthread_mutex_unlock(&r->mu);
+        if (rid[0]) {
+            mrun_msg req, rep;
+            mrun_err err = MRUN_ERR_INIT;
+            mrun_msg_init(&req, MRUN_MSG_HEARTBEAT);
+            req.heartbeat.runner_id = rid;
+            req.heartbeat.lease_ids = (mrun_strv){.v = ids, .n = n};
+            if (call(r->hb_ctx, &req, 5000, &rep, &err) == 0) {
+                pthread_mutex_lock(&r->mu);
+                for (size_t k = 0; k < rep.heartbeat_ok.cancel_lease_ids.n; k++)
+                    for (int i = 0; i < r->cfg.slots; i++)
+                        if (strcmp(r->slots[i].lease_id, rep.heartbeat_ok.cancel_lease_ids.v[k]) == 0) {
+                            r->slots[i].cancel = 1;
+                            mrun_log(MRUN_LOG_INFO, LOG, "lease %s cancelled by the coordinator", r->slots[i].lease_id);
+                        }
+                pthread_mutex_unlock(&r->mu);
+                mrun_msg_fini(&rep);
+            } else if (err.sys_errno == ENOENT) {
+                register_runner(r, r->hb_ctx, &err);
+            } else {
+                mrun_log(MRUN_LOG_WARN, LOG, "heartbeat: %s, retrying", err.msg);
+            }
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += every / 1000;
+        ts.tv_nsec += (long)(every % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&r->mu);
+        if (!r->stopping)
+            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        pthread_mutex_unlock(&r->mu);
+    }
+    return NULL;
+}
+
+/* ---- one stage ---- */
+
+typedef struct log_ctx {
+    slot *s;
+    const char *lease_id;
+    uint64_t seq;
+} log_ctx;
+
+/* The stage's output, sent as it comes (each chunk acknowledged; resends are deduplicated by seq). */
+static void send_log(void *ctx, int stream, const char *data, size_t len)
+{
+    log_ctx *lc = ctx;
+    while (len > 0) {
+        size_t n = len < MRUN_PROTO_MAX_LOG_DATA ? len : MRUN_PROTO_MAX_LOG_DATA;
+        mrun_msg req, rep;
+        mrun_err err = MRUN_ERR_INIT;
+        mrun_msg_init(&req, MRUN_MSG_LOG);
+        req.log.lease_id = (char *)lc->lease_id;
+        req.log.seq = lc->seq++;
+        req.log.stream = stream == MRUN_EXEC_STDERR   ? MRUN_STREAM_STDERR
+                         : stream == MRUN_EXEC_SYSTEM ? MRUN_STREAM_SYSTEM
+                                                      : MRUN_STREAM_STDOUT;
+        req.log.data = (mrun_bytes){.data = (uint8_t *)data, .len = n};
+        if (call(lc->s->ctx, &req, 10000, &rep, &err) == 0)
+            mrun_msg_fini(&rep);
+        else
+            mrun_log(MRUN_LOG_WARN, LOG, "log chunk %llu: %s", (unsigned long long)req.log.seq, err.msg);
+        data += n;
+        len -= n;
+    }
+}
+
+/* Fetches the source archive into memory (bounded) by chunks. */
+static int fetch_source(slot *s, const char *digest, uint8_t **ret_buf, size_t *ret_len, mrun_err *err)
+{
+    mrun_runner *r = s->r;
+    size_t cap = 0, len = 0;
+    uint8_t *buf = NULL;
+    for (;;) {
+        mrun_msg req, rep;
+        mrun_msg_init(&req, MRUN_MSG_BLOB_GET);
+        snprintf(req.blob_get.digest, sizeof(req.blob_get.digest), "%s", digest);
+        req.blob_get.offset = len;
+        req.blob_get.max = MRUN_PROTO_MAX_CHUNK;
+        if (call(s->ctx, &req, 30000, &rep, err) < 0) {
+            free(buf);
+            return mrun_err_prefix(err, "fetch source");
+        }
+        if (rep.type != MRUN_MSG_BLOB || rep.blob.total_size > (uint64_t)r->cfg.max_source_bytes) {
+            mrun_msg_fini(&rep);
+            free(buf);
+            return mrun_err_setx(err, E2BIG, "source archive larger than %lld bytes", (long long)r->cfg.max_source_bytes);
+        }
+        if (cap < rep.blob.total_size) {
+            uint8_t *nb = realloc(buf, rep.blob.total_size);
+            if (!nb) {
+                mrun_msg_fini(&rep);
+                free(buf);
+                return mrun_err_set(err, ENOMEM, "fetch source");
+            }
+            buf = nb;
+            cap = rep.blob.total_size;
+        }
+        if (rep.blob.data.len > cap - len) {
+            mrun_msg_fini(&rep);
+            free(buf);
+            return mrun_err_setx(err, EPROTO, "fetch source: chunk past the end");
+        }
+        if (rep.blob.data.len)
+            memcpy(buf + len, rep.blob.data.data, rep.blob.data.len);
+        len += rep.blob.data.len;
+        bool eof = rep.blob.eof || len >= rep.blob.total_size;
+        mrun_msg_fini(&rep);
+        if (eof)
+            break;
+    }
+    *ret_buf = buf;
+    *ret_len = len;
+    return 0;
+}
+
+/* The sha256 of what fd holds, as 64 lowercase hex digits. */
+static int sha256_fd(int fd, char hex[65], mrun_err *err)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return mrun_err_setx(err, EIO, "sha256 init failed");
+    }
+    uint8_t buf[65536];
+    off_t off = 0;
+    ssize_t n;
+    while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+        EVP_DigestUpdate(md, buf, (size_t)n);
+        off += n;
+    }
+    unsigned char out[32];
+    unsigned int len = 0;
+    int ok = n == 0 && EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32;
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return mrun_err_set(err, n < 0 ? errno : EIO, "sha256");
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", out[i]);
+    return 0;
+}
+
+/* Uploads one regular file of the workspace as an artifact, in chunks, with its sha256 on the last one. */
+static int upload_file(slot *s, const char *lease_id, int ws_fd, const char *path, mrun_err *err)
+{
+    mrun_autoclose int fd = openat(ws_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return mrun_err_setx(err, ENOENT, "artifact '%s' is not a regular file in the workspace", path);
+    mrun_autofree uint8_t *chunk = malloc(MRUN_PROTO_MAX_CHUNK);
+    if (!chunk)
+        return mrun_err_set(err, ENOMEM, "artifact");
+    /* sha256 of the whole file first (it is hashed again by the coordinator, which checks it) */
+    char hex[65] = "";
+    if (sha256_fd(fd, hex, err) < 0)
+        return -1;
+    uint64_t off = 0, total = (uint64_t)st.st_size;
+    do {
+        ssize_t n = pread(fd, chunk, MRUN_PROTO_MAX_CHUNK, (off_t)off);
+        if (n < 0)
+            return mrun_err_set(err, errno, "artifact '%s'", path);
+        mrun_msg req, rep;
+        mrun_msg_init(&req, MRUN_MSG_ARTIFACT_PUT);
+        req.artifact_put.lease_id = (char *)lease_id;
+        req.artifact_put.path = (char *)path;
+        req.artifact_put.offset = off;
+        req.artifact_put.data = (mrun_bytes){.data = n ? chunk : NULL, .len = (size_t)n};
+        req.artifact_put.total_size = total;
+        req.artifact_put.final = off + (uint64_t)n >= total;
+        if (req.artifact_put.final)
+            memcpy(req.artifact_put.sha256, hex, sizeof(hex));
+        if (call(s->ctx, &req, 30000, &rep, err) < 0)
+            return mrun_err_prefix(err, "upload '%s'", path);
+        mrun_msg_fini(&rep);
+        off += (uint64_t)n;
+        if (n == 0)
+            break;
+    } while (off < total);
+    return 0;
+}
+
+static void remove_tree(int dir_fd, const char *name, int depth);
+
+static void run_lease(slot *s, const mrun_msg_lease *l)
+{
+    mrun_runner *r = s->r;
+    mrun_err err = MRUN_ERR_INIT;
+    int64_t started = wall_ms();
+    mrun_exec_result res = {.failed_step = -1, .exit_code = -1};
+    mrun_result_status status = MRUN_RESULT_ERROR;
+    char error_text[512] = "";
+    log_ctx lc = {.s = s, .lease_id = l->lease_id};
+    char ws[1024];
+    snprintf(ws, sizeof(ws), "%s/%s", r->cfg.work_dir, l->lease_id);
+    mrun_autoclose int work_fd = open(r->cfg.work_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    uint8_t *src = NULL;
+    size_t src_len = 0;
+    if (work_fd < 0 || mkdirat(work_fd, l->lease_id, 0755) < 0) {
+        snprintf(error_text, sizeof(error_text), "workspace: %s", strerror(errno));
+        goto report;
+    }
+    {
+        mrun_autoclose int ws_fd = openat(work_fd, l->lease_id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        mrun_unpack_limits lim = {.max_bytes = r->cfg.max_source_bytes};
+        mrun_unpack_stats ust;
+        if (ws_fd < 0 || fetch_source(s, l->source_digest, &src, &src_len, &err) < 0 ||
+            mrun_archive_unpack(src, src_len, ws_fd, &lim, &ust, &err) < 0) {
+            snprintf(error_text, sizeof(error_text), "source: %s", ws_fd < 0 ? strerror(errno) : err.msg);
+            send_log(&lc, MRUN_EXEC_SYSTEM, error_text, strlen(error_text));
+            goto report;
+        }
+        /* the stage, as the pipeline says, in sandboxes */
+        mrun_exec_step steps[256];
+        size_t ns = l->steps.n < 256 ? l->steps.n : 256;
+        const char *wk[256][32], *wv[256][32];
+        for (size_t i = 0; i < ns; i++) {
+            const mrun_step *ps = &l->steps.v[i];
+            size_t nw = ps->with.n < 32 ? ps->with.n : 32;
+            for (size_t k = 0; k < nw; k++) {
+                wk[i][k] = ps->with.v[k].key;
+                wv[i][k] = ps->with.v[k].value;
+            }
+            steps[i] = (mrun_exec_step){.name = ps->name, .run = ps->run, .uses = ps->uses,
+                                        .with_keys = wk[i], .with_values = wv[i], .n_with = nw,
+                                        .continue_on_error = ps->continue_on_error};
+        }
+        char *env[300];
+        const char *secrets[64];
+        size_t ne = 0, nsec = 0;
+        char ctxvars[3][256];
+        snprintf(ctxvars[0], sizeof(ctxvars[0]), "CI=true");
+        snprintf(ctxvars[1], sizeof(ctxvars[1]), "MRUN_PIPELINE_ID=%s", l->pipeline_id);
+        snprintf(ctxvars[2], sizeof(ctxvars[2]), "MRUN_STAGE=%s", l->stage_name);
+        for (int i = 0; i < 3; i++)
+            env[ne++] = ctxvars[i];
+        for (size_t i = 0; i < l->env.n && ne < 300; i++) {
+            size_t kl = strlen(l->env.v[i].name), vl = strlen(l->env.v[i].value);
+            char *kv = malloc(kl + vl + 2);
+            if (!kv)
+                continue;
+            memcpy(kv, l->env.v[i].name, kl);
+            kv[kl] = '=';
+            memcpy(kv + kl + 1, l->env.v[i].value, vl + 1);
+            env[ne++] = kv;
+            if (l->env.v[i].secret && nsec < 64)
+                secrets[nsec++] = l->env.v[i].value;
+        }
+        mrun_sandbox_opts lim_opts;
+        mrun_sandbox_opts_init(&lim_opts);
+        if (l->limits.mem_bytes)
+            lim_opts.mem_bytes = (int64_t)l->limits.mem_bytes;
+        if (l->limits.pids)
+            lim_opts.pids = l->limits.pids;
+        if (l->limits.cpu_milli)
+            lim_opts.cpu_milli = l->limits.cpu_milli;
+        if (l->limits.timeout_ms)
+            lim_opts.timeout_ms = (int64_t)l->limits.timeout_ms;
+        if (l->limits.disk_bytes)
+            lim_opts.disk_bytes = (int64_t)l->limits.disk_bytes;
+        char ws_abs[PATH_MAX];
+        mrun_exec_stage st = {.workspace = realpath(ws, ws_abs) ? ws_abs : ws, .steps = steps, .n_steps = ns,
+                              .env = (const char *const *)env, .n_env = ne, .secret_values = secrets,
+                              .n_secret_values = nsec, .limits = &lim_opts};
+        int er = mrun_exec_stage_run(&st, send_log, &lc, &s->cancel, &res, &err);
+        for (size_t i = 3; i < ne; i++)
+            free(env[i]);
+        if (er < 0) {
+            snprintf(error_text, sizeof(error_text), "%s", err.msg);
+            goto report;
+        }
+        status = res.cancelled ? MRUN_RESULT_CANCELLED : res.passed ? MRUN_RESULT_PASSED : MRUN_RESULT_FAILED;
+        if (status == MRUN_RESULT_PASSED) {
+            for (size_t i = 0; i < l->artifacts.n; i++) {
+                if (upload_file(s, l->lease_id, ws_fd, l->artifacts.v[i], &err) < 0) {
+                    char line[512];
+                    int n = snprintf(line, sizeof(line), "mrun: artifact: %s\n", err.msg);
+                    send_log(&lc, MRUN_EXEC_SYSTEM, line, n > 0 ? (size_t)n : 0);
+                    status = MRUN_RESULT_FAILED;
+                }
+            }
+        }
+    }
+report:
+    free(src);
+    if (work_fd >= 0)
+        remove_tree(work_fd, l->lease_id, 0);
+    mrun_msg req, rep;
+    mrun_msg_init(&req, MRUN_MSG_RESULT);
+    req.result.lease_id = l->lease_id;
+    req.result.attempt = l->attempt;
+    req.result.status = status;
+    req.result.exit_code = status == MRUN_RESULT_PASSED ? 0 : res.failed_step >= 0 ? res.exit_code : -1;
+    req.result.started_ms = started;
+    req.result.finished_ms = wall_ms();
+    req.result.error_text = error_text[0] ? error_text : NULL;
+    /* the result must arrive: retry while the coordinator is away (a repeat changes nothing there) */
+    for (int attempt = 0; attempt < 60 && !stopping(r); attempt++) {
+        if (call(s->ctx, &req, 10000, &rep, &err) == 0) {
+            mrun_msg_fini(&rep);
+            break;
+        }
+        if (err.sys_errno == ESTALE)
+            break; /* the lease was taken back; our result no longer counts */
+        mrun_log(MRUN_LOG_WARN, LOG, "result for lease %s: %s, retrying", l->lease_id, err.msg);
+        sleep(1);
+    }
+    mrun_log(MRUN_LOG_INFO, LOG, "stage '%s' of %s: %s", l->stage_name, l->pipeline_id,
+             mrun_result_status_name(status));
+}
+
+/* Removes name under dir_fd recursively without following symlinks. */
+static void remove_tree(int dir_fd, const char *name, int depth)
+{
+    if (depth > 256)
+        return;
+    if (unlinkat(dir_fd, name, 0) == 0 || errno == ENOENT)
+        return;
+    int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        remove_tree(dirfd(d), e->d_name, depth + 1);
+    }
+    closedir(d);
+    unlinkat(dir_fd, name, AT_REMOVEDIR);
+}
+
+/* ---- slot threads ---- */
+
+static void *slot_main(void *arg)
+{
+    slot *s = arg;
+    mrun_runner *r = s->r;
+    while (!stopping(r)) {
+        char rid[MRUN_PROTO_MAX_NAME + 1];
+        current_id(r, rid, sizeof(rid));
+        mrun_err err = MRUN_ERR_INIT;
+        if (!rid[0]) {
+            if (s->index == 0 && register_runner(r, s->ctx, &err) < 0) {
+                mrun_log(MRUN_LOG_WARN, LOG, "register: %s, retrying", err.msg);
+                sleep(1);
+            } else if (s->index != 0) {
+                usleep(100 * 1000);
+            }
+            continue;
+        }
+        mrun_msg req, rep;
+        mrun_msg_init(&req, MRUN_MSG_LEASE_REQ);
+        req.lease_req.runner_id = rid;
+        req.lease_req.free_slots = 1;
+        req.lease_req.wait_ms = LEASE_WAIT_MS;
+        if (call(s->ctx, &req, LEASE_WAIT_MS + 10000, &rep, &err) < 0) {
+            if (err.sys_errno == ENOENT) {
+                pthread_mutex_lock(&r->mu);
+                if (strcmp(r->runner_id, rid) == 0)
+                    r->runner_id[0] = '\0'; /* the coordinator forgot us: register again */
+                pthread_mutex_unlock(&r->mu);
+            } else if (!stopping(r)) {
+                mrun_log(MRUN_LOG_WARN, LOG, "lease request: %s, retrying", err.msg);
+                sleep(1);
+            }
+            continue;
+        }
+        if (rep.type == MRUN_MSG_LEASE) {
+            pthread_mutex_lock(&r->mu);
+            snprintf(s->lease_id, sizeof(s->lease_id), "%s", rep.lease.lease_id);
+            s->cancel = 0;
+            pthread_mutex_unlock(&r->mu);
+            mrun_log(MRUN_LOG_INFO, LOG, "running stage '%s' of %s (attempt %u)", rep.lease.stage_name,
+                     rep.lease.pipeline_id, rep.lease.attempt);
+            run_lease(s, &rep.lease);
+            pthread_mutex_lock(&r->mu);
+            s->lease_id[0] = '\0';
+            pthread_mutex_unlock(&r->mu);
+        }
+        mrun_msg_fini(&rep);
+    }
+    return NULL;
+}
+
+int mrun_runner_start(const mrun_runner_config *cfg, mrun_runner **ret_runner, mrun_err *err)
+{
+    mrun_runner *r = calloc(1, sizeof(*r));
+    if (!r)
+        return mrun_err_set(err, ENOMEM, "runner");
+    r->cfg = *cfg;
+    if (r->cfg.slots <= 0)
+        r->cfg.slots = 1;
+    if (r->cfg.slots > MAX_SLOTS)
+        r->cfg.slots = MAX_SLOTS;
+    if (r->cfg.max_source_bytes <= 0)
+        r->cfg.max_source_bytes = 512ll << 20;
+    r->heartbeat_ms = 1000;
+    if (cfg->name)
+        snprintf(r->name, sizeof(r->name), "%s", cfg->name);
+    else if (gethostname(r->name, sizeof(r->name) - 1) < 0)
+        snprintf(r->name, sizeof(r->name), "runner");
+    for (size_t i = 0; cfg->labels && cfg->labels[i] && i < 32; i++)
+        r->labels[r->n_labels++] = (char *)cfg->labels[i];
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    mkdir(cfg->work_dir, 0700);
+    int rv = nng_req0_open(&r->sock);
+    if (rv == 0) {
+        r->sock_open = true;
+        /* long polls must not be re-sent by nng: the coordinator answers them late on purpose */
+        nng_socket_set_ms(r->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+        nng_socket_set_ms(r->sock, NNG_OPT_RECONNMINT, 100);
+        nng_socket_set_ms(r->sock, NNG_OPT_RECONNMAXT, 2000);
+        rv = nng_dial(r->sock, cfg->coordinator, NULL, NNG_FLAG_NONBLOCK);
+    }
+    if (rv == 0)
+        rv = nng_ctx_open(&r->hb_ctx, r->sock);
+    for (int i = 0; rv == 0 && i < r->cfg.slots; i++) {
+        r->slots[i].r = r;
+        r->slots[i].index = i;
+        rv = nng_ctx_open(&r->slots[i].ctx, r->sock);
+    }
+    if (rv != 0) {
+        mrun_err_setx(err, EIO, "connect to '%s': %s", cfg->coordinator, nng_strerror(rv));
+        mrun_runner_stop(r, 0);
+        return -1;
+    }
+    if (pthread_create(&r->hb_thread, NULL, heartbeat_main, r) == 0)
+        r->hb_started = true;
+    for (int i = 0; i < r->cfg.slots; i++) {
+        if (pthread_create(&r->slots[i].thread, NULL, slot_main, &r->slots[i]) != 0)
+            break;
+        r->n_started++;
+    }
+    mrun_log(MRUN_LOG_INFO, LOG, "runner '%s' with %d slot(s) connecting to %s", r->name, r->cfg.slots,
+             cfg->coordinator);
+    *ret_runner = r;
+    return 0;
+}
+
+void mrun_runner_stop(mrun_runner *r, int64_t drain_ms)
+{
+    if (!r)
+        return;
+    int64_t until = wall_ms() + drain_ms;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    /* let running stages finish within the drain time, then cancel them */
+    for (;;) {
+        bool busy = false;
+        pthread_mutex_lock(&r->mu);
+        for (int i = 0; i < r->n_started; i++)
+            busy = busy || r->slots[i].lease_id[0];
+        if (busy && wall_ms() >= until)
+            for (int i = 0; i < r->n_started; i++)
+                r->slots[i].cancel = 1;
+        pthread_mutex_unlock(&r->mu);
+        if (!busy || wall_ms() >= until + 5000)
+            break;
+        usleep(50 * 1000);
+    }
+    if (r->sock_open)
+        nng_close(r->sock); /* ends the long polls */
+    for (int i = 0; i < r->n_started; i++)
+        pthread_join(r->slots[i].thread, NULL);
+    if (r->hb_started)
+        pthread_join(r->hb_thread, NULL);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
