@@ -1,0 +1,100 @@
+#!/bin/sh
+# run_test.sh MRUN CASE - `mrun run` end to end on a small app: real embedded coordinator and runner, real
+# sandboxes. Exit 0 pass, 1 fail, 77 skip (no user namespaces).
+set -u
+MRUN=$1
+CASE=$2
+T=$(mktemp -d /tmp/mrun-runtest.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fail() {
+    echo "FAIL run_$CASE: $*" >&2
+    echo "--- output ---" >&2
+    cat "$T/out" >&2
+    exit 1
+}
+unshare -U true 2>/dev/null || [ "$(id -u)" = 0 ] || exit 77
+
+mkdir -p "$T/app/.mrun" "$T/app/src"
+echo 'print("hello from app")' >"$T/app/src/app.py"
+printf 'build/\n' >"$T/app/.gitignore"
+mkdir -p "$T/app/build" && echo junk >"$T/app/build/ignored.txt"
+
+case "$CASE" in
+dag)
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+name: dag
+env: {GREETING: hi}
+stages:
+  a:
+    steps:
+      - run: python3 src/app.py; echo "GREETING=$GREETING"; test ! -e build/ignored.txt && echo "ignored file not packed"
+  b: {needs: [a], steps: [{run: echo b-ran}]}
+  c: {needs: [a], steps: [{run: echo c-ran}]}
+  d:
+    needs: [b, c]
+    steps:
+      - uses: require-files
+        with: {paths: src/app.py}
+  pr-only: {needs: [d], if: "event == 'pull_request'", steps: [{run: echo should-not-run}]}
+YML
+    "$MRUN" run "$T/app" >"$T/out" 2>&1
+    rc=$?
+    [ $rc = 0 ] || fail "exit $rc, want 0"
+    for want in "hello from app" "GREETING=hi" "ignored file not packed" "b-ran" "c-ran" "require-files: ok" \
+        "pr-only skipped" "passed"; do
+        grep -q "$want" "$T/out" || fail "output lacks '$want'"
+    done
+    grep -q should-not-run "$T/out" && fail "a stage whose if: is false ran"
+    # the same app as a pull request runs the conditional stage
+    "$MRUN" run --event pull_request "$T/app" >"$T/out" 2>&1 || fail "pull_request run failed"
+    grep -q should-not-run "$T/out" || fail "pr-only did not run for a pull_request"
+    ;;
+fail)
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+stages:
+  test:
+    retry: 1
+    steps:
+      - {run: 'echo soft; exit 2', continue-on-error: true}
+      - run: echo attempt; exit 7
+  after: {needs: [test], steps: [{run: echo after-ran}]}
+  cleanup: {needs: [test], if: failure(), steps: [{run: echo cleanup-ran}]}
+YML
+    "$MRUN" run "$T/app" >"$T/out" 2>&1
+    rc=$?
+    [ $rc = 1 ] || fail "exit $rc, want 1 for a failed pipeline"
+    [ "$(grep -c '^  \[test\] attempt' "$T/out")" = 2 ] || fail "retry: 1 should run the stage twice"
+    grep -q after-ran "$T/out" && fail "a stage after a failed need ran"
+    grep -q cleanup-ran "$T/out" || fail "the failure() stage did not run"
+    grep -q "test FAILED" "$T/out" || fail "no FAILED line"
+    ;;
+badfile)
+    printf 'stages:\n  a:\n    need: [b]\n    steps: [{run: "true"}]\n' >"$T/app/.mrun/pipeline.yml"
+    "$MRUN" run "$T/app" >"$T/out" 2>&1
+    rc=$?
+    [ $rc != 0 ] || fail "a bad pipeline file was accepted"
+    grep -q "pipeline.yml:3:5: .*'need'.*did you mean 'needs'" "$T/out" || fail "no file:line:col error with a hint"
+    printf 'stages:\n  a: {if: "evnt == 1", steps: [{run: "true"}]}\n' >"$T/app/.mrun/pipeline.yml"
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 && fail "a bad if: was accepted"
+    grep -q "pipeline.yml:2:.*event" "$T/out" || fail "no position or hint for a bad if:"
+    ;;
+secrets)
+    # an embedded run has no secret store; env from the file still reaches every step, nothing else does
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+stages:
+  env:
+    env: {STAGE_VAR: x}
+    steps:
+      - run: 'env | sort; test -z "${HOST_SECRET:-}"'
+YML
+    HOST_SECRET=s3cr3t "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "run failed"
+    grep -q "STAGE_VAR=x" "$T/out" || fail "stage env missing"
+    grep -q "CI=true" "$T/out" || fail "CI=true missing"
+    grep -q "s3cr3t" "$T/out" && fail "the host environment leaked into a step"
+    ;;
+*)
+    echo "unknown case $CASE" >&2
+    exit 2
+    ;;
+esac
+echo "run_$CASE: passed"
