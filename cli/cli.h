@@ -5,5 +5,9 @@
 int mrun_cmd_sandbox(int argc, char **argv);
 int mrun_cmd_unpack(int argc, char **argv);
 int mrun_cmd_run(int argc, char **argv);
+int mrun_cmd_coordinator(int argc, char **argv);
+int mrun_cmd_runner(int argc, char **argv);
+int mrun_cmd_tokens(int argc, char **argv);
+int mrun_cmd_secrets(int argc, char **argv);
 
 #endif

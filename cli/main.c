@@ -10,8 +10,12 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"coordinator", mrun_cmd_coordinator, "run the coordinator daemon"},
     {"run", mrun_cmd_run, "run DIR's pipeline here, with no server"},
+    {"runner", mrun_cmd_runner, "run a runner daemon"},
     {"sandbox", mrun_cmd_sandbox, "run a command in an isolated sandbox"},
+    {"secrets", mrun_cmd_secrets, "store a secret for stages (on the coordinator host)"},
+    {"tokens", mrun_cmd_tokens, "create runner and API tokens (on the coordinator host)"},
     {"unpack", mrun_cmd_unpack, "extract a tar archive safely, or refuse it"},
 };
 
@@ -19,7 +23,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: mrun [--version] [--help] COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'mrun COMMAND --help' for a command's options.\n");
 }
 

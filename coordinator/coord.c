@@ -224,6 +224,10 @@ int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_
         c->works[i].state = W_RECV;
         nng_ctx_recv(c->works[i].ctx, c->works[i].aio);
     }
+    if (cfg->http && coord_api_start(c, cfg->http, err) < 0) {
+        mrun_coord_stop(c);
+        return mrun_err_prefix(err, "http");
+    }
     coord_kick(c); /* reconcile what the store holds */
     mrun_log(MRUN_LOG_INFO, "coordinator", "listening on %s", cfg->listen);
     *ret_coord = c;
@@ -234,6 +238,7 @@ void mrun_coord_stop(mrun_coord *c)
 {
     if (!c)
         return;
+    coord_api_stop(c);
     if (c->thread_started) {
         pthread_mutex_lock(&c->mu);
         c->stopping = true;
@@ -275,13 +280,17 @@ int mrun_coord_submit_pipeline(mrun_coord *c, const mrun_coord_submit *sub, char
     int rc = -1;
     char digest[MRUN_STORE_DIGEST_LEN + 1];
     mrun_store_blob_writer *bw = NULL;
-    if (mrun_store_blob_put_init(c->submit_st, &bw, err) < 0 ||
-        mrun_store_blob_put_update(bw, sub->archive, sub->archive_len, err) < 0)
-        goto out;
-    int fin = mrun_store_blob_put_finish(bw, NULL, digest, err);
-    bw = NULL; /* consumed */
-    if (fin < 0)
-        goto out;
+    if (sub->source_digest) {
+        snprintf(digest, sizeof(digest), "%s", sub->source_digest);
+    } else {
+        if (mrun_store_blob_put_init(c->submit_st, &bw, err) < 0 ||
+            mrun_store_blob_put_update(bw, sub->archive, sub->archive_len, err) < 0)
+            goto out;
+        int fin = mrun_store_blob_put_finish(bw, NULL, digest, err);
+        bw = NULL; /* consumed */
+        if (fin < 0)
+            goto out;
+    }
     mrun_store_submit ss = {.event = sub->event, .ref = sub->ref, .branch = sub->branch,
                             .submitter = sub->submitter, .agent = sub->agent, .source_digest = digest,
                             .yaml = (const char *)sub->yaml, .yaml_len = sub->yaml_len, .now_ms = wall_ms()};

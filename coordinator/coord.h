@@ -19,6 +19,8 @@ typedef struct mrun_coord_config {
     int64_t lease_timeout_ms; /* a runner silent this long loses its leases (default 5000) */
     int64_t heartbeat_ms;     /* what runners are told to use (default 1000) */
     int open_registration;    /* 1: any runner may register without a token (embedded mode) */
+    const char *http;         /* HTTP API address "127.0.0.1:7070", or NULL for none */
+    int open_api;             /* 1: the HTTP API needs no token (every request is admin) */
 } mrun_coord_config;
 
 typedef struct mrun_coord_submit {
@@ -27,6 +29,7 @@ typedef struct mrun_coord_submit {
     size_t yaml_len;
     const uint8_t *archive;       /* the source tree as a tar.gz */
     size_t archive_len;
+    const char *source_digest;    /* instead of archive: a blob already in the store */
     const char *event, *ref, *branch, *submitter, *agent;
 } mrun_coord_submit;
 

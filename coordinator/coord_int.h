@@ -81,6 +81,7 @@ struct mrun_coord {
     uint64_t clock;
     upload uploads[COORD_MAX_UPLOADS];
     int64_t next_recover_ms;
+    struct coord_api *api; /* the HTTP API, if any (coord_api.c) */
 };
 
 void coord_reply(work *w, const mrun_msg *msg);
@@ -92,5 +93,11 @@ void coord_dispatch(struct mrun_coord *c, work *w, const mrun_msg *req);
 void coord_reconcile_all(struct mrun_coord *c);
 void coord_tick(struct mrun_coord *c, int64_t now_ms);
 void coord_state_fini(struct mrun_coord *c);
+
+/* coord_api.c: the HTTP API (docs/api.md) with its own store connection. */
+int coord_api_start(struct mrun_coord *c, const char *listen, mrun_err *err);
+void coord_api_stop(struct mrun_coord *c);
+/* Port the API listens on (for tests with port 0), 0 without one. */
+int coord_api_port(const struct mrun_coord *c);
 
 #endif

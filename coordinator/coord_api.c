@@ -1,0 +1,427 @@
+/* coord_api.c - the coordinator's HTTP API (docs/api.md): source blobs, pipelines, their stages and logs, cancel,
+ * runners. Handlers run on nng's threads; they share one store connection under a mutex (short statements only)
+ * and hand submissions to mrun_coord_submit_pipeline. */
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/auto.h"
+#include "../common/log.h"
+#include "coord_int.h"
+#include "http.h"
+
+#define MAX_SOURCE (256u << 20)
+
+typedef struct coord_api {
+    mrun_coord *c;
+    mrun_http *http;
+    pthread_mutex_t mu; /* guards st */
+    mrun_store *st;
+} coord_api;
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *const stage_state_names[] = {"waiting", "ready",  "running",  "passed",
+                                                "failed",  "skipped", "cancelled"};
+static const char *const pipeline_state_names[] = {"queued", "running", "passed", "failed", "cancelled"};
+
+/* ---- auth: the store keeps token hashes and roles ---- */
+
+static int check_token(void *ctx, const char *token, const char **ret_role)
+{
+    static const char *const roles[] = {"viewer", "submitter", "approver", "admin"};
+    coord_api *a = ctx;
+    mrun_err err = MRUN_ERR_INIT;
+    char *role = NULL;
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_token_check(a->st, token, &role, &err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0)
+        return -1;
+    int found = -1;
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+        if (strcmp(role, roles[i]) == 0)
+            found = (int)i;
+    free(role);
+    if (found < 0)
+        return -1; /* e.g. a runner token: no API access */
+    *ret_role = roles[found];
+    return 0;
+}
+
+/* ---- PUT /api/v1/blobs ---- */
+
+static int put_blob(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    char digest[MRUN_STORE_DIGEST_LEN + 1];
+    mrun_store_blob_writer *w = NULL;
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_blob_put_init(a->st, &w, err);
+    if (r == 0 && (r = mrun_store_blob_put_update(w, req->body, req->body_len, err)) < 0)
+        mrun_store_blob_writer_free(w);
+    if (r == 0)
+        r = mrun_store_blob_put_finish(w, NULL, digest, err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0)
+        return -1;
+    return mrun_http_json(resp, 201, json_pack("{s:s, s:I}", "digest", digest, "size", (json_int_t)req->body_len));
+}
+
+/* ---- POST /api/v1/pipelines ---- */
+
+static const char *jstr(json_t *o, const char *key, const char *dflt)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : dflt;
+}
+
+static int post_pipeline(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    const char *yaml = jstr(req->json, "pipeline", NULL), *source = jstr(req->json, "source", NULL);
+    if (!yaml || !source)
+        return mrun_http_error(resp, 400, "bad_request", "'pipeline' and 'source' are required strings");
+    const char *event = jstr(req->json, "event", "push");
+    if (strcmp(event, "push") != 0 && strcmp(event, "pull_request") != 0 && strcmp(event, "manual") != 0)
+        return mrun_http_error(resp, 400, "bad_request", "'event' must be push, pull_request or manual");
+    bool has = false;
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_blob_has(a->st, source, &has, err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0 || !has)
+        return mrun_http_error(resp, 400, "unknown_source", "'source' must be the digest of a blob uploaded first");
+    const char *ref = jstr(req->json, "ref", "refs/heads/main");
+    const char *branch = jstr(req->json, "branch", strncmp(ref, "refs/heads/", 11) == 0 ? ref + 11 : ref);
+    mrun_coord_submit sub = {.file = jstr(req->json, "file", ".mrun/pipeline.yml"),
+                             .yaml = (const uint8_t *)yaml,
+                             .yaml_len = strlen(yaml),
+                             .source_digest = source,
+                             .event = event,
+                             .ref = ref,
+                             .branch = branch,
+                             .submitter = jstr(req->json, "submitter", req->token_role ? req->token_role : ""),
+                             .agent = jstr(req->json, "agent", "")};
+    char id[33];
+    mrun_err serr = MRUN_ERR_INIT;
+    if (mrun_coord_submit_pipeline(a->c, &sub, id, &serr) < 0) {
+        if (serr.sys_errno == EINVAL || serr.sys_errno == E2BIG)
+            return mrun_http_error(resp, 422, "invalid_pipeline", "%s", serr.msg);
+        *err = serr;
+        return -1;
+    }
+    return mrun_http_json(resp, 201, json_pack("{s:s}", "id", id));
+}
+
+/* ---- GET /api/v1/pipelines/{id} and the list ---- */
+
+static int add_stage(const mrun_store_stage_info *s, void *ud)
+{
+    json_t *arr = ud;
+    json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I}", "name", s->name, "state",
+                          (unsigned)s->state < 7 ? stage_state_names[s->state] : "?", "attempt", s->attempt,
+                          "started_ms", (json_int_t)s->started_ms, "finished_ms", (json_int_t)s->finished_ms);
+    if (o) {
+        json_object_set_new(o, "exit_code", s->has_exit_code ? json_integer(s->exit_code) : json_null());
+        json_array_append_new(arr, o);
+    }
+    return 0;
+}
+
+static json_t *pipeline_json(const mrun_store_pipeline_info *p)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", p->id, "name", p->name, "state",
+                     (unsigned)p->state < 5 ? pipeline_state_names[p->state] : "?", "event", p->event, "ref", p->ref,
+                     "agent", p->agent ? p->agent : "", "created_ms", (json_int_t)p->created_ms, "finished_ms",
+                     (json_int_t)p->finished_ms);
+}
+
+static int keep_pipeline(const mrun_store_pipeline_info *p, void *ud)
+{
+    json_t **out = ud;
+    *out = pipeline_json(p);
+    return 0;
+}
+
+static int get_pipeline(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    json_t *p = NULL;
+    json_t *stages = json_array();
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_pipeline_get(a->st, req->params[0], keep_pipeline, &p, err);
+    if (r == 0)
+        r = mrun_store_stage_list(a->st, req->params[0], -1, add_stage, stages, err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0 || !p) {
+        json_decref(p);
+        json_decref(stages);
+        if (err->sys_errno == ENOENT)
+            return mrun_http_error(resp, 404, "not_found", "no pipeline '%.64s'", req->params[0]);
+        return -1;
+    }
+    json_object_set_new(p, "stages", stages);
+    return mrun_http_json(resp, 200, p);
+}
+
+static int list_one(const mrun_store_pipeline_info *p, void *ud)
+{
+    json_array_append_new(ud, pipeline_json(p));
+    return 0;
+}
+
+static int list_pipelines(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    char buf[16];
+    long limit = 50;
+    if (mrun_http_query(req, "limit", buf, sizeof(buf)) > 0) {
+        limit = strtol(buf, NULL, 10);
+        if (limit < 1 || limit > 1000)
+            return mrun_http_error(resp, 400, "bad_request", "limit must be 1-1000");
+    }
+    json_t *arr = json_array();
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_pipeline_list(a->st, -1, (size_t)limit, list_one, arr, err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0) {
+        json_decref(arr);
+        return -1;
+    }
+    return mrun_http_json(resp, 200, json_pack("{s:o}", "pipelines", arr));
+}
+
+/* ---- GET /api/v1/pipelines/{id}/logs/{stage}?from=N&wait=MS ---- */
+
+typedef struct log_acc {
+    char *buf;
+    size_t len, cap;
+} log_acc;
+
+static int add_log(const mrun_store_log_chunk *ch, void *ud)
+{
+    log_acc *acc = ud;
+    if (acc->len + ch->len > (4u << 20))
+        return 1; /* the rest comes with the next request */
+    if (acc->len + ch->len + 1 > acc->cap) {
+        size_t cap = (acc->len + ch->len + 1) * 2;
+        char *nb = realloc(acc->buf, cap);
+        if (!nb)
+            return 1;
+        acc->buf = nb;
+        acc->cap = cap;
+    }
+    memcpy(acc->buf + acc->len, ch->data, ch->len);
+    acc->len += ch->len;
+    return 0;
+}
+
+/* JSON strings must be UTF-8: job output need not be, so invalid bytes become U+FFFD. */
+static json_t *utf8_string(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    if (j)
+        return j;
+    char *out = malloc(n * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char)s[i];
+        size_t len = ch < 0x80 ? 1 : (ch >> 5) == 6 ? 2 : (ch >> 4) == 14 ? 3 : (ch >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)s[i + k] >> 6) == 2;
+        if (ok && len > 1 && json_stringn(s + i, len) == NULL)
+            ok = false;
+        if (ok && ch != 0) {
+            memcpy(out + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    j = json_stringn(out, o);
+    free(out);
+    return j;
+}
+
+typedef struct stage_done {
+    const char *name;
+    bool done;
+} stage_done;
+
+static int find_done(const mrun_store_stage_info *s, void *ud)
+{
+    stage_done *d = ud;
+    if (strcmp(s->name, d->name) == 0)
+        d->done = s->state == MRUN_STORE_STAGE_PASSED || s->state == MRUN_STORE_STAGE_FAILED ||
+                  s->state == MRUN_STORE_STAGE_SKIPPED || s->state == MRUN_STORE_STAGE_CANCELLED;
+    return 0;
+}
+
+static int get_logs(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    char buf[32];
+    uint64_t from = 0;
+    long wait = 0;
+    if (mrun_http_query(req, "from", buf, sizeof(buf)) > 0)
+        from = strtoull(buf, NULL, 10);
+    if (mrun_http_query(req, "wait", buf, sizeof(buf)) > 0)
+        wait = strtol(buf, NULL, 10);
+    log_acc acc = {0};
+    uint64_t next = from;
+    stage_done sd = {.name = req->params[1]};
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_stage_list(a->st, req->params[0], -1, find_done, &sd, err);
+    if (r == 0)
+        r = mrun_store_log_read(a->st, req->params[0], req->params[1], from, add_log, &acc, &next, err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0) {
+        free(acc.buf);
+        return -1;
+    }
+    if (acc.len == 0 && !sd.done && wait > 0 && !req->wait_expired) {
+        /* nothing new yet: come back when the wait ends (the runner's next chunk does not wake us yet) */
+        mrun_err perr = MRUN_ERR_INIT;
+        if (mrun_http_park(req, "logs", (unsigned)(wait > 1000 ? 1000 : wait), &perr) == 0)
+            return 0;
+    }
+    json_t *data = utf8_string(acc.buf ? acc.buf : "", acc.len);
+    free(acc.buf);
+    return mrun_http_json(resp, 200,
+                          json_pack("{s:o, s:I, s:b}", "data", data, "next", (json_int_t)next, "done", sd.done));
+}
+
+/* ---- cancel, runners ---- */
+
+typedef struct cancel_list {
+    char names[256][128];
+    int states[256];
+    size_t n;
+} cancel_list;
+
+static int collect_open_stage(const mrun_store_stage_info *s, void *ud)
+{
+    cancel_list *l = ud;
+    if (l->n < 256 && (s->state == MRUN_STORE_STAGE_WAITING || s->state == MRUN_STORE_STAGE_READY ||
+                       s->state == MRUN_STORE_STAGE_RUNNING)) {
+        snprintf(l->names[l->n], sizeof(l->names[0]), "%s", s->name);
+        l->states[l->n++] = (int)s->state;
+    }
+    return 0;
+}
+
+static int cancel_pipeline(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    cancel_list *l = calloc(1, sizeof(*l));
+    if (!l)
+        return mrun_err_set(err, ENOMEM, "cancel");
+    int n = 0;
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_stage_list(a->st, req->params[0], -1, collect_open_stage, l, err);
+    /* a running stage's lease is revoked with it: the runner hears it at its next heartbeat and kills the step */
+    for (size_t i = 0; r == 0 && i < l->n; i++)
+        if (mrun_store_stage_set_state(a->st, req->params[0], l->names[i], (mrun_store_stage_state)l->states[i],
+                                       MRUN_STORE_STAGE_CANCELLED, wall_ms(), err) == 0)
+            n++;
+    pthread_mutex_unlock(&a->mu);
+    free(l);
+    if (r < 0)
+        return -1;
+    return mrun_http_json(resp, 200, json_pack("{s:i}", "cancelled", n));
+}
+
+static int add_runner(const mrun_store_runner_info *ri, void *ud)
+{
+    json_array_append_new(ud, json_pack("{s:s, s:s, s:s, s:i, s:I, s:b}", "id", ri->id, "name", ri->name, "labels",
+                                        ri->labels, "slots", ri->slots, "last_seen_ms", (json_int_t)ri->last_seen_ms,
+                                        "online", ri->online));
+    return 0;
+}
+
+static int list_runners(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    (void)req;
+    coord_api *a = ctx;
+    json_t *arr = json_array();
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_runner_list(a->st, add_runner, arr, err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0) {
+        json_decref(arr);
+        return -1;
+    }
+    return mrun_http_json(resp, 200, json_pack("{s:o}", "runners", arr));
+}
+
+/* ---- lifecycle ---- */
+
+int coord_api_start(mrun_coord *c, const char *listen, mrun_err *err)
+{
+    coord_api *a = calloc(1, sizeof(*a));
+    if (!a)
+        return mrun_err_set(err, ENOMEM, "api");
+    a->c = c;
+    pthread_mutex_init(&a->mu, NULL);
+    c->api = a;
+    if (mrun_store_open(c->cfg.data_dir, &a->st, err) < 0)
+        return -1;
+    mrun_http_limits lim = {.max_body = MAX_SOURCE};
+    if (mrun_http_new(listen, &lim, &a->http, err) < 0)
+        return -1;
+    if (!c->cfg.open_api)
+        mrun_http_set_auth(a->http, check_token, a);
+    static const struct {
+        const char *method, *pattern, *role;
+        unsigned flags;
+        mrun_http_fn fn;
+    } routes[] = {
+        {"PUT", "/api/v1/blobs", "submitter", 0, put_blob},
+        {"POST", "/api/v1/pipelines", "submitter", MRUN_HTTP_JSON, post_pipeline},
+        {"GET", "/api/v1/pipelines", "viewer", 0, list_pipelines},
+        {"GET", "/api/v1/pipelines/{id}", "viewer", 0, get_pipeline},
+        {"GET", "/api/v1/pipelines/{id}/logs/{stage}", "viewer", 0, get_logs},
+        {"POST", "/api/v1/pipelines/{id}/cancel", "submitter", 0, cancel_pipeline},
+        {"GET", "/api/v1/runners", "viewer", 0, list_runners},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (mrun_http_route(a->http, routes[i].method, routes[i].pattern, routes[i].role, routes[i].flags,
+                            routes[i].fn, a, err) < 0)
+            return -1;
+    if (mrun_http_start(a->http, err) < 0)
+        return -1;
+    mrun_log(MRUN_LOG_INFO, "coordinator", "HTTP API on port %d", mrun_http_port(a->http));
+    return 0;
+}
+
+void coord_api_stop(mrun_coord *c)
+{
+    coord_api *a = c->api;
+    if (!a)
+        return;
+    mrun_http_free(a->http);
+    mrun_store_close(a->st);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+    c->api = NULL;
+}
+
+int coord_api_port(const mrun_coord *c)
+{
+    return c->api && c->api->http ? mrun_http_port(c->api->http) : 0;
+}
