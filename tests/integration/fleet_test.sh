@@ -1,0 +1,152 @@
+#!/bin/sh
+# fleet_test.sh MRUN CASE - a real coordinator and two runners as processes on 127.0.0.1, driven over the HTTP API:
+# a runner killed mid-stage, a coordinator killed with work queued, a cancel. Exit 0 pass, 1 fail, 77 skip.
+set -u
+MRUN=$1
+CASE=$2
+command -v curl >/dev/null 2>&1 || exit 77
+command -v python3 >/dev/null 2>&1 || exit 77
+[ "$(id -u)" = 0 ] || unshare -U true 2>/dev/null || exit 77
+T=$(mktemp -d /tmp/mrun-fleet.XXXXXX)
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL fleet_$CASE: $*" >&2
+    for f in "$T"/*.log; do
+        echo "--- $f (last 15 lines) ---" >&2
+        tail -15 "$f" >&2
+    done
+    exit 1
+}
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NNG="tcp://127.0.0.1:$(port)"
+HTTP_PORT=$(port)
+API="http://127.0.0.1:$HTTP_PORT/api/v1"
+RT=$("$MRUN" tokens create --role runner --data "$T/data") || fail "runner token"
+AT=$("$MRUN" tokens create --role admin --data "$T/data") || fail "admin token"
+
+start_coord() {
+    "$MRUN" coordinator --data "$T/data" --listen "$NNG" --http "127.0.0.1:$HTTP_PORT" --lease-timeout 2000 \
+        >>"$T/coord.log" 2>&1 &
+    COORD=$!
+    PIDS="$PIDS $COORD"
+    i=0
+    until curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || fail "coordinator did not come up"
+        sleep 0.05
+    done
+}
+start_runner() { # NAME
+    "$MRUN" runner --coordinator "$NNG" --token "$RT" --name "$1" --work "$T/work-$1" --drain 0 >>"$T/$1.log" 2>&1 &
+    eval "RUNNER_$1=$!"
+    PIDS="$PIDS $!"
+}
+api() { curl -sf -H "Authorization: Bearer $AT" "$@"; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+submit() { # PIPELINE_FILE -> id
+    tar czf "$T/src.tgz" -C "$T/app" . || fail "tar"
+    d=$(api -X PUT --data-binary @"$T/src.tgz" "$API/blobs" | json 'd["digest"]') || fail "blob upload"
+    python3 -c 'import json,sys; print(json.dumps({"pipeline": open(sys.argv[1]).read(), "source": sys.argv[2]}))' \
+        "$1" "$d" | api -X POST -H 'Content-Type: application/json' --data-binary @- "$API/pipelines" | json 'd["id"]'
+}
+state() { api "$API/pipelines/$1" | json 'd["state"]'; }
+wait_done() { # ID SECONDS
+    i=0
+    while :; do
+        s=$(state "$1")
+        case "$s" in passed | failed | cancelled) echo "$s"; return ;; esac
+        i=$((i + 1))
+        [ $i -lt $(($2 * 10)) ] || { echo "timeout($s)"; return; }
+        sleep 0.1
+    done
+}
+
+mkdir -p "$T/app"
+echo hello >"$T/app/file.txt"
+start_coord
+start_runner r1
+start_runner r2
+
+case "$CASE" in
+kill_runner)
+    cat >"$T/p.yml" <<'YML'
+stages:
+  slow: {steps: [{run: 'for i in 1 2 3 4 5 6 7 8; do echo "tick $i"; sleep 0.3; done'}]}
+  after: {needs: [slow], steps: [{run: cat file.txt}]}
+YML
+    id=$(submit "$T/p.yml") || fail "submit"
+    i=0
+    until grep -q "running stage 'slow'" "$T/r1.log" "$T/r2.log" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || fail "no runner took the stage"
+        sleep 0.05
+    done
+    victim=$(grep -l "running stage 'slow'" "$T/r1.log" "$T/r2.log" | head -1)
+    case "$victim" in *r1.log) kill -9 "$RUNNER_r1" ;; *) kill -9 "$RUNNER_r2" ;; esac
+    s=$(wait_done "$id" 30)
+    [ "$s" = passed ] || fail "pipeline ended '$s', want passed after the runner died"
+    attempt=$(api "$API/pipelines/$id" | json '[x for x in d["stages"] if x["name"]=="slow"][0]["attempt"]')
+    [ "$attempt" = 2 ] || fail "stage 'slow' took $attempt attempts, want 2 (one lost, one on the other runner)"
+    api "$API/pipelines/$id/logs/slow" | json 'd["data"]' | grep -q "tick 8" || fail "the finished attempt's log is missing"
+    grep -q "requeued 1 stage" "$T/coord.log" || fail "the coordinator did not say it requeued the stage"
+    ;;
+restart_coord)
+    cat >"$T/p.yml" <<'YML'
+stages:
+  a: {steps: [{run: 'sleep 0.2; echo a'}]}
+  b: {needs: [a], steps: [{run: echo b}]}
+YML
+    ids=""
+    for n in 1 2 3 4 5 6 7 8 9 10; do
+        ids="$ids $(submit "$T/p.yml")" || fail "submit $n"
+    done
+    sleep 0.3
+    kill -9 "$COORD"
+    wait "$COORD" 2>/dev/null
+    start_coord
+    for id in $ids; do
+        s=$(wait_done "$id" 60)
+        [ "$s" = passed ] || fail "pipeline $id ended '$s' after the coordinator restart"
+    done
+    n=$(api "$API/pipelines?limit=100" | json 'len(d["pipelines"])')
+    [ "$n" = 10 ] || fail "$n pipelines after the restart, want exactly 10"
+    ;;
+cancel)
+    cat >"$T/p.yml" <<'YML'
+stages:
+  long: {steps: [{run: 'echo started; sleep 60'}]}
+  next: {needs: [long], steps: [{run: echo never}]}
+YML
+    id=$(submit "$T/p.yml") || fail "submit"
+    i=0
+    until [ "$(api "$API/pipelines/$id" | json '[x for x in d["stages"] if x["name"]=="long"][0]["state"]')" = running ]; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || fail "the stage did not start"
+        sleep 0.05
+    done
+    sleep 0.3
+    t0=$(date +%s%N)
+    api -X POST "$API/pipelines/$id/cancel" >/dev/null || fail "cancel request"
+    s=$(wait_done "$id" 10)
+    [ "$s" = cancelled ] || fail "pipeline ended '$s', want cancelled"
+    i=0
+    while pgrep -f "sleep 60" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 40 ] || fail "the sandboxed step still runs 2 s after the cancel"
+        sleep 0.05
+    done
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    [ "$ms" -lt 2500 ] || fail "cancel took $ms ms"
+    ;;
+*)
+    echo "unknown case $CASE" >&2
+    exit 2
+    ;;
+esac
+echo "fleet_$CASE: passed"
