@@ -144,6 +144,29 @@ YML
     ms=$((($(date +%s%N) - t0) / 1000000))
     [ "$ms" -lt 2500 ] || fail "cancel took $ms ms"
     ;;
+secrets)
+    printf 'sk-live-0123456789abcdef\n' | "$MRUN" secrets set API_KEY --data "$T/data" 2>/dev/null || fail "secrets set"
+    cat >"$T/p.yml" <<'YML'
+stages:
+  uses-secret:
+    secrets: [API_KEY]
+    steps:
+      - run: 'echo "key=$API_KEY"; printf "sk-live-"; sleep 0.2; printf "0123456789abcdef\n"; test -n "$API_KEY"'
+  no-secret:
+    steps:
+      - run: 'test -z "${API_KEY:-}" && echo "no key here"'
+YML
+    id=$(submit "$T/p.yml") || fail "submit"
+    s=$(wait_done "$id" 30)
+    [ "$s" = passed ] || fail "pipeline ended '$s'"
+    log=$(api "$API/pipelines/$id/logs/uses-secret" | json 'd["data"]')
+    echo "$log" | grep -q "sk-live-0123456789abcdef" && fail "the secret value is in the stored log: $log"
+    [ "$(echo "$log" | grep -c "^\*\*\*$")" = 1 ] || fail "the value printed in two pieces was not masked: $log"
+    echo "$log" | grep -q 'key=\*\*\*' || fail "the secret was not replaced by ***: $log"
+    api "$API/pipelines/$id/logs/no-secret" | json 'd["data"]' | grep -q "no key here" ||
+        fail "a stage that did not ask for the secret got it"
+    grep -rq "sk-live-0123456789abcdef" "$T"/*.log && fail "the secret is in a daemon log"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2
