@@ -369,6 +369,70 @@ static int list_runners(void *ctx, const mrun_http_req *req, mrun_http_resp *res
     return mrun_http_json(resp, 200, json_pack("{s:o}", "runners", arr));
 }
 
+/* ---- GET /metrics ---- */
+
+static int count_stage(const mrun_store_stage_info *s, void *ud)
+{
+    (void)s;
+    (*(size_t *)ud)++;
+    return 0;
+}
+
+typedef struct runner_counts {
+    size_t online, gone;
+} runner_counts;
+
+static int count_runner(const mrun_store_runner_info *ri, void *ud)
+{
+    runner_counts *rc = ud;
+    if (ri->online)
+        rc->online++;
+    else
+        rc->gone++;
+    return 0;
+}
+
+static int count_pipeline(const mrun_store_pipeline_info *p, void *ud)
+{
+    size_t *by_state = ud;
+    if ((unsigned)p->state < 5)
+        by_state[p->state]++;
+    return 0;
+}
+
+static int metrics(void *ctx, mrun_metrics *m, mrun_err *err)
+{
+    coord_api *a = ctx;
+    size_t ready = 0, running = 0, by_state[5] = {0};
+    runner_counts rc = {0};
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_stage_list(a->st, NULL, MRUN_STORE_STAGE_READY, count_stage, &ready, err);
+    if (r == 0)
+        r = mrun_store_stage_list(a->st, NULL, MRUN_STORE_STAGE_RUNNING, count_stage, &running, err);
+    if (r == 0)
+        r = mrun_store_runner_list(a->st, count_runner, &rc, err);
+    if (r == 0)
+        r = mrun_store_pipeline_list(a->st, -1, 100000, count_pipeline, by_state, err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0)
+        return -1;
+    if (mrun_metrics_gauge(m, "mrun_queue_depth", "Stages ready and waiting for a runner.", NULL, (double)ready, err) <
+            0 ||
+        mrun_metrics_gauge(m, "mrun_stages_running", "Stages leased to runners.", NULL, (double)running, err) < 0)
+        return -1;
+    const char *const online[] = {"state", "online", NULL}, *const gone[] = {"state", "gone", NULL};
+    if (mrun_metrics_gauge(m, "mrun_runners", "Runners by state.", online, (double)rc.online, err) < 0 ||
+        mrun_metrics_gauge(m, "mrun_runners", "Runners by state.", gone, (double)rc.gone, err) < 0)
+        return -1;
+    for (int i = 0; i < 5; i++) {
+        const char *const labels[] = {"state", pipeline_state_names[i], NULL};
+        if (mrun_metrics_gauge(m, "mrun_pipelines", "Pipelines by state (the last 100000).", labels,
+                               (double)by_state[i], err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* ---- lifecycle ---- */
 
 int coord_api_start(mrun_coord *c, const char *listen, mrun_err *err)
@@ -403,7 +467,7 @@ int coord_api_start(mrun_coord *c, const char *listen, mrun_err *err)
         if (mrun_http_route(a->http, routes[i].method, routes[i].pattern, routes[i].role, routes[i].flags,
                             routes[i].fn, a, err) < 0)
             return -1;
-    if (mrun_http_start(a->http, err) < 0)
+    if (mrun_http_set_metrics(a->http, "viewer", metrics, a, err) < 0 || mrun_http_start(a->http, err) < 0)
         return -1;
     mrun_log(MRUN_LOG_INFO, "coordinator", "HTTP API on port %d", mrun_http_port(a->http));
     return 0;

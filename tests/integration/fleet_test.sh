@@ -95,6 +95,9 @@ YML
     [ "$attempt" = 2 ] || fail "stage 'slow' took $attempt attempts, want 2 (one lost, one on the other runner)"
     api "$API/pipelines/$id/logs/slow" | json 'd["data"]' | grep -q "tick 8" || fail "the finished attempt's log is missing"
     grep -q "requeued 1 stage" "$T/coord.log" || fail "the coordinator did not say it requeued the stage"
+    api "http://127.0.0.1:$HTTP_PORT/metrics" >"$T/metrics.txt" || fail "/metrics"
+    grep -q '^mrun_pipelines{state="passed"} 1$' "$T/metrics.txt" || fail "/metrics lacks the passed pipeline"
+    grep -q '^mrun_queue_depth 0$' "$T/metrics.txt" || fail "/metrics lacks the queue depth"
     ;;
 restart_coord)
     cat >"$T/p.yml" <<'YML'
