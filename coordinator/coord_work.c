@@ -288,8 +288,31 @@ static int collect_ready(const mrun_store_stage_info *s, void *ud)
     return 0;
 }
 
+/* A step's name on the wire: its first line, cut at a UTF-8 boundary to fit the protocol's name limit (a step
+ * without a name is named by its whole, possibly long, script). */
+static void short_name(const char *name, char *out, size_t cap)
+{
+    size_t n = strcspn(name, "\r\n");
+    bool cut = name[n] != '\0';
+    if (n > cap - 5) {
+        n = cap - 5;
+        while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+            n--;
+        cut = true;
+    }
+    memcpy(out, name, n);
+    if (cut) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, cap, "step");
+}
+
 /* Fills m (borrowing from pc and the arrays given) as the lease for stage st of pc. */
 typedef struct lease_build {
+    char names[256][MRUN_PROTO_MAX_NAME];
     mrun_step steps[256];
     mrun_kv with[256][32];
     mrun_env_var env[256];
@@ -309,7 +332,8 @@ static void build_lease(mrun_coord *c, pl_cached *pc, const mrun_pipeline_stage 
     size_t ns = st->n_steps < 256 ? st->n_steps : 256;
     for (size_t i = 0; i < ns; i++) {
         const mrun_pipeline_step *ps = &st->steps[i];
-        b->steps[i] = (mrun_step){.name = (char *)ps->name, .run = (char *)ps->run, .uses = (char *)ps->uses,
+        short_name(ps->name, b->names[i], sizeof(b->names[i]));
+        b->steps[i] = (mrun_step){.name = b->names[i], .run = (char *)ps->run, .uses = (char *)ps->uses,
                                   .continue_on_error = ps->continue_on_error};
         size_t nw = ps->n_with < 32 ? ps->n_with : 32;
         for (size_t k = 0; k < nw; k++)

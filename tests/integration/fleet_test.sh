@@ -170,6 +170,25 @@ YML
         fail "a stage that did not ask for the secret got it"
     grep -rq "sk-live-0123456789abcdef" "$T"/*.log && fail "the secret is in a daemon log"
     ;;
+busy)
+    # A job that pins every core and fills its memory for twice the lease timeout must not lose its lease: the
+    # heartbeat comes from the runner's own thread, outside the job's cgroup.
+    cat >"$T/p.yml" <<'YML'
+stages:
+  hog:
+    limits: {memory: 300M}
+    steps:
+      - run: |
+          for i in 1 2 3 4 5 6 7 8; do (while :; do :; done) & done
+          python3 -c "x = bytearray(240 << 20); import time; time.sleep(4); print('survived')"
+YML
+    id=$(submit "$T/p.yml") || fail "submit"
+    s=$(wait_done "$id" 60)
+    [ "$s" = passed ] || fail "pipeline ended '$s'"
+    attempt=$(api "$API/pipelines/$id" | json 'd["stages"][0]["attempt"]')
+    [ "$attempt" = 1 ] || fail "the busy stage was requeued ($attempt attempts): its heartbeat starved"
+    grep -q "requeued" "$T/coord.log" && fail "the coordinator requeued a stage during the busy job"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2
