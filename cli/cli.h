@@ -9,5 +9,8 @@ int mrun_cmd_coordinator(int argc, char **argv);
 int mrun_cmd_runner(int argc, char **argv);
 int mrun_cmd_tokens(int argc, char **argv);
 int mrun_cmd_secrets(int argc, char **argv);
+int mrun_cmd_submit(int argc, char **argv);
+int mrun_cmd_status(int argc, char **argv);
+int mrun_cmd_logs(int argc, char **argv);
 
 #endif

@@ -238,18 +238,20 @@ int64_t mrun_json_int(const json_t *o, const char *key, int64_t def)
 /* Turns a non-2xx answer into err: the server's {"error":{"code","message"}} when there is one. */
 static int http_error(long status, const char *method, const char *path, const sink *body, mrun_err *err)
 {
+    int pl = (int)strcspn(path, "?"); /* the query (offsets, waits) is noise in a message */
     int e = status == 401 || status == 403 ? EPERM : status == 404 ? ENOENT : EPROTO;
     mrun_cleanup(json_decrefp) json_t *j = body->len ? json_loadb(body->buf, body->len, 0, NULL) : NULL;
     json_t *eo = json_object_get(j, "error");
     const char *code = mrun_json_str(eo, "code"), *msg = mrun_json_str(eo, "message");
     char cc[64], cm[200];
     if (*msg)
-        return mrun_err_setx(err, e, "%s %s: %s%s%s", method, path, *code ? mrun_cli_clean(code, cc, sizeof(cc)) : "",
-                             *code ? ": " : "", mrun_cli_clean(msg, cm, sizeof(cm)));
+        return mrun_err_setx(err, e, "%s %.*s: %s%s%s", method, pl, path,
+                             *code ? mrun_cli_clean(code, cc, sizeof(cc)) : "", *code ? ": " : "",
+                             mrun_cli_clean(msg, cm, sizeof(cm)));
     if (*code)
-        return mrun_err_setx(err, e, "%s %s: %s (HTTP %ld)", method, path, mrun_cli_clean(code, cc, sizeof(cc)),
+        return mrun_err_setx(err, e, "%s %.*s: %s (HTTP %ld)", method, pl, path, mrun_cli_clean(code, cc, sizeof(cc)),
                              status);
-    return mrun_err_setx(err, e, "%s %s: HTTP %ld", method, path, status);
+    return mrun_err_setx(err, e, "%s %.*s: HTTP %ld", method, pl, path, status);
 }
 
 /* One request. src, when set, is streamed as a PUT body instead of body/len. */
@@ -313,8 +315,10 @@ static int perform(mrun_client *c, const char *method, const char *path, const c
             return mrun_err_setx(err, E2BIG, "%s %s: response over %zu bytes", method, path, out->len);
         if (src && src->err)
             return mrun_err_set(err, src->err, "%s %s: read upload", method, path);
+        int pl = (int)strcspn(path, "?");
         int e = rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : rc == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO;
-        return mrun_err_setx(err, e, "%s %s: %s", method, path, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+        return mrun_err_setx(err, e, "%s %.*s: %s", method, pl, path,
+                             c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
     }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

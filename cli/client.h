@@ -40,8 +40,7 @@ const char *mrun_client_server(const mrun_client *c);
  * "...: HTTP 502" or the curl error. sys_errno: EPERM (401/403), ENOENT (404), EPROTO (other HTTP errors or
  * a malformed response), E2BIG (body too long), ETIMEDOUT, ECONNREFUSED or EIO (transport). Blocks. */
 int mrun_client_request(mrun_client *c, const char *method, const char *path, const char *content_type,
-                        const void *body, size_t len, long timeout_ms, char **ret_body, size_t *ret_len,
-                        mrun_err *err);
+                        const void *body, size_t len, long timeout_ms, char **ret_body, size_t *ret_len, mrun_err *err);
 
 /* GET path and decode a JSON object into *ret_json (json_decref). */
 int mrun_client_get_json(mrun_client *c, const char *path, long timeout_ms, json_t **ret_json, mrun_err *err);
@@ -72,7 +71,7 @@ bool mrun_cli_valid_id(const char *id);
 
 /* Shared by status --follow and submit --wait (defined in cmd_status.c): polls the pipeline every 500 ms,
  * printing each stage's state changes to stdout and, with logs, each stage's new log lines prefixed "[stage] ",
- * until the pipeline is finished (and, with logs, every started stage's log is done). *ret_state gets the final
+ * until the pipeline is finished (and, with logs, every started stage's log is done). *ret_state receives the final
  * pipeline state ("passed", ...; at most 15 bytes). Returns 0, or -1 on a server or transport error. */
 int mrun_cli_follow(mrun_client *c, const char *id, bool logs, char ret_state[16], mrun_err *err);
 

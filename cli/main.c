@@ -11,10 +11,13 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"coordinator", mrun_cmd_coordinator, "run the coordinator daemon"},
+    {"logs", mrun_cmd_logs, "show a pipeline's stage logs (--follow)"},
     {"run", mrun_cmd_run, "run DIR's pipeline here, with no server"},
     {"runner", mrun_cmd_runner, "run a runner daemon"},
     {"sandbox", mrun_cmd_sandbox, "run a command in an isolated sandbox"},
     {"secrets", mrun_cmd_secrets, "store a secret for stages (on the coordinator host)"},
+    {"status", mrun_cmd_status, "show pipelines and their stages"},
+    {"submit", mrun_cmd_submit, "send DIR's pipeline to a coordinator"},
     {"tokens", mrun_cmd_tokens, "create runner and API tokens (on the coordinator host)"},
     {"unpack", mrun_cmd_unpack, "extract a tar archive safely, or refuse it"},
 };

@@ -260,12 +260,14 @@ static json_t *utf8_string(const char *s, size_t n)
 
 typedef struct stage_done {
     const char *name;
-    bool done;
+    bool found, done;
 } stage_done;
 
 static int find_done(const mrun_store_stage_info *s, void *ud)
 {
     stage_done *d = ud;
+    if (strcmp(s->name, d->name) == 0)
+        d->found = true;
     if (strcmp(s->name, d->name) == 0)
         d->done = s->state == MRUN_STORE_STAGE_PASSED || s->state == MRUN_STORE_STAGE_FAILED ||
                   s->state == MRUN_STORE_STAGE_SKIPPED || s->state == MRUN_STORE_STAGE_CANCELLED;
@@ -293,6 +295,11 @@ static int get_logs(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, m
     if (r < 0) {
         free(acc.buf);
         return -1;
+    }
+    if (!sd.found) {
+        free(acc.buf);
+        return mrun_http_error(resp, 404, "not_found", "no stage '%.64s' in pipeline '%.64s'", req->params[1],
+                               req->params[0]);
     }
     if (acc.len == 0 && !sd.done && wait > 0 && !req->wait_expired) {
         /* nothing new yet: come back when the wait ends (the runner's next chunk does not wake us yet) */

@@ -189,6 +189,31 @@ YML
     [ "$attempt" = 1 ] || fail "the busy stage was requeued ($attempt attempts): its heartbeat starved"
     grep -q "requeued" "$T/coord.log" && fail "the coordinator requeued a stage during the busy job"
     ;;
+cli)
+    # the people's commands against the fleet: submit --wait, status, logs
+    mkdir -p "$T/app/.mrun"
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+name: cli-app
+stages:
+  build: {steps: [{run: 'echo built; cat file.txt'}]}
+  test: {needs: [build], steps: [{run: echo tested}]}
+YML
+    export MRUN_SERVER="http://127.0.0.1:$HTTP_PORT" MRUN_TOKEN="$AT"
+    "$MRUN" submit --wait "$T/app" >"$T/submit.log" 2>&1 || fail "submit --wait of a passing pipeline: exit $?"
+    id=$(head -1 "$T/submit.log")
+    grep -q "tested" "$T/submit.log" || fail "submit --wait did not show the logs"
+    "$MRUN" status "$id" >"$T/status.log" 2>&1 || fail "status of a passed pipeline"
+    grep -q "passed" "$T/status.log" || fail "status lacks 'passed'"
+    "$MRUN" logs "$id" build >"$T/logs.log" 2>&1 || fail "logs"
+    grep -q "hello" "$T/logs.log" || fail "logs lack the stage output"
+    "$MRUN" logs "$id" nosuchstage >/dev/null 2>&1 && fail "logs of an unknown stage succeeded"
+    sed -i 's/echo tested/exit 4/' "$T/app/.mrun/pipeline.yml"
+    "$MRUN" submit --wait "$T/app" >"$T/submit2.log" 2>&1 && fail "submit --wait of a failing pipeline exited 0"
+    printf 'stages:\n  a: {need: [b], steps: [{run: "true"}]}\n' >"$T/app/.mrun/pipeline.yml"
+    "$MRUN" submit --no-wait "$T/app" >"$T/submit3.log" 2>&1 && fail "an invalid pipeline was accepted"
+    grep -q "did you mean 'needs'" "$T/submit3.log" || fail "no useful error for an invalid pipeline"
+    MRUN_TOKEN=wrong "$MRUN" status >/dev/null 2>&1 && fail "a wrong token was accepted"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2
