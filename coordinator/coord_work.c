@@ -313,12 +313,34 @@ static void short_name(const char *name, char *out, size_t cap)
 /* Fills m (borrowing from pc and the arrays given) as the lease for stage st of pc. */
 typedef struct lease_build {
     char names[256][MRUN_PROTO_MAX_NAME];
+    mrun_input inputs[256];
+    char input_strs[256][2][1024];
+    size_t n_inputs;
+    const mrun_pipeline_stage *stage; /* while collecting inputs */
+    const mrun_pipeline *pl;
     mrun_step steps[256];
     mrun_kv with[256][32];
     mrun_env_var env[256];
     char *secret_values[64];
     size_t n_secret_values;
 } lease_build;
+
+static int collect_input(const mrun_store_artifact_info *a, void *ud)
+{
+    lease_build *b = ud;
+    bool needed = false;
+    for (size_t k = 0; k < b->stage->n_needs && !needed; k++)
+        needed = strcmp(mrun_pipeline_stage_at(b->pl, b->stage->needs[k])->name, a->stage) == 0;
+    if (!needed || b->n_inputs >= 256)
+        return 0;
+    size_t i = b->n_inputs++;
+    snprintf(b->input_strs[i][0], sizeof(b->input_strs[i][0]), "%s", a->stage);
+    snprintf(b->input_strs[i][1], sizeof(b->input_strs[i][1]), "%s", a->path);
+    b->inputs[i].stage = b->input_strs[i][0];
+    b->inputs[i].path = b->input_strs[i][1];
+    snprintf(b->inputs[i].digest, sizeof(b->inputs[i].digest), "%s", a->digest);
+    return 0;
+}
 
 static void build_lease(mrun_coord *c, pl_cached *pc, const mrun_pipeline_stage *st, const mrun_store_lease *lease,
                         const char *stage_name, lease_build *b, mrun_msg *m)
@@ -373,6 +395,13 @@ static void build_lease(mrun_coord *c, pl_cached *pc, const mrun_pipeline_stage 
         .timeout_ms = r->timeout_set ? (uint64_t)r->timeout_ms : 0,
     };
     m->lease.artifacts = (mrun_strv){.v = (char **)st->artifacts, .n = st->n_artifacts};
+    /* the artifacts of the stages this one needs go into its workspace */
+    b->stage = st;
+    b->pl = pc->pl;
+    mrun_err err = MRUN_ERR_INIT;
+    if (mrun_store_artifact_list(c->st, pc->id, collect_input, b, &err) < 0)
+        mrun_log(MRUN_LOG_WARN, LOG, "stage '%s': artifacts of its needs: %s", stage_name, err.msg);
+    m->lease.inputs = (mrun_inputv){.v = b->inputs, .n = b->n_inputs};
 }
 
 /* Leases the oldest ready stage this runner may run; 1 when it replied with a lease, 0 when there was none. */

@@ -243,10 +243,9 @@ static void send_log(void *ctx, int stream, const char *data, size_t len)
     }
 }
 
-/* Fetches the source archive into memory (bounded) by chunks. */
-static int fetch_source(slot *s, const char *digest, uint8_t **ret_buf, size_t *ret_len, mrun_err *err)
+/* Fetches a blob (the source archive, an input artifact) into memory, bounded, by chunks. */
+static int fetch_blob(slot *s, const char *digest, int64_t max, uint8_t **ret_buf, size_t *ret_len, mrun_err *err)
 {
-    mrun_runner *r = s->r;
     size_t cap = 0, len = 0;
     uint8_t *buf = NULL;
     for (;;) {
@@ -257,12 +256,12 @@ static int fetch_source(slot *s, const char *digest, uint8_t **ret_buf, size_t *
         req.blob_get.max = MRUN_PROTO_MAX_CHUNK;
         if (call(s->ctx, &req, 30000, &rep, err) < 0) {
             free(buf);
-            return mrun_err_prefix(err, "fetch source");
+            return mrun_err_prefix(err, "fetch blob");
         }
-        if (rep.type != MRUN_MSG_BLOB || rep.blob.total_size > (uint64_t)r->cfg.max_source_bytes) {
+        if (rep.type != MRUN_MSG_BLOB || rep.blob.total_size > (uint64_t)max) {
             mrun_msg_fini(&rep);
             free(buf);
-            return mrun_err_setx(err, E2BIG, "source archive larger than %lld bytes", (long long)r->cfg.max_source_bytes);
+            return mrun_err_setx(err, E2BIG, "blob larger than %lld bytes", (long long)max);
         }
         if (cap < rep.blob.total_size) {
             uint8_t *nb = realloc(buf, rep.blob.total_size);
@@ -359,6 +358,98 @@ static int upload_file(slot *s, const char *lease_id, int ws_fd, const char *pat
 
 static void remove_tree(int dir_fd, const char *name, int depth);
 
+/* Opens (creating) the parent directories of rel beneath ws_fd, never through a symlink; returns the parent's fd
+ * and points *ret_base at the last component. */
+static int open_parent(int ws_fd, char *rel, const char **ret_base, mrun_err *err)
+{
+    int dfd = dup(ws_fd);
+    char *p = rel;
+    for (char *slash; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
+        *slash = '\0';
+        if (*p && mkdirat(dfd, p, 0755) < 0 && errno != EEXIST) {
+            close(dfd);
+            return mrun_err_set(err, errno, "input '%s'", rel);
+        }
+        int next = *p ? openat(dfd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : dup(dfd);
+        close(dfd);
+        if (next < 0)
+            return mrun_err_set(err, errno, "input '%s': not a plain directory", rel);
+        dfd = next;
+        *slash = '/';
+    }
+    *ret_base = p;
+    return dfd;
+}
+
+/* The artifacts of the stages this one needs, written into its workspace at their paths. */
+static int fetch_inputs(slot *s, const mrun_msg_lease *l, int ws_fd, mrun_err *err)
+{
+    for (size_t i = 0; i < l->inputs.n; i++) {
+        const mrun_input *in = &l->inputs.v[i];
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if (fetch_blob(s, in->digest, s->r->cfg.max_source_bytes, &data, &len, err) < 0)
+            return mrun_err_prefix(err, "input '%s' from stage '%s'", in->path, in->stage);
+        char rel[MRUN_PROTO_MAX_PATH + 1];
+        snprintf(rel, sizeof(rel), "%s", in->path);
+        const char *base = NULL;
+        int dfd = open_parent(ws_fd, rel, &base, err);
+        int fd = dfd < 0 ? -1 : openat(dfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        bool ok = fd >= 0 && write(fd, data, len) == (ssize_t)len;
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (dfd >= 0)
+            close(dfd);
+        free(data);
+        if (!ok)
+            return dfd < 0 ? -1 : mrun_err_set(err, e, "input '%s'", in->path);
+    }
+    return 0;
+}
+
+static int upload_file(slot *s, const char *lease_id, int ws_fd, const char *path, mrun_err *err);
+
+/* An artifact path: a regular file, or a directory (trailing '/' or not) whose regular files are uploaded one by
+ * one under their relative paths. Symlinks are never followed. */
+static int upload_path(slot *s, const char *lease_id, int ws_fd, const char *path, int depth, mrun_err *err)
+{
+    char clean[MRUN_PROTO_MAX_PATH + 1];
+    snprintf(clean, sizeof(clean), "%s", path);
+    size_t n = strlen(clean);
+    while (n > 1 && clean[n - 1] == '/')
+        clean[--n] = '\0';
+    struct stat st;
+    if (fstatat(ws_fd, clean, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return mrun_err_set(err, errno, "artifact '%s'", clean);
+    if (S_ISREG(st.st_mode))
+        return upload_file(s, lease_id, ws_fd, clean, err);
+    if (!S_ISDIR(st.st_mode) || depth > 16)
+        return mrun_err_setx(err, EINVAL, "artifact '%s' is neither a file nor a directory", clean);
+    int dfd = openat(ws_fd, clean, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return mrun_err_set(err, errno, "artifact '%s'", clean);
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char sub[MRUN_PROTO_MAX_PATH + 1];
+        if (snprintf(sub, sizeof(sub), "%s/%s", clean, e->d_name) >= (int)sizeof(sub))
+            continue;
+        struct stat es;
+        if (fstatat(ws_fd, sub, &es, AT_SYMLINK_NOFOLLOW) < 0 || !(S_ISREG(es.st_mode) || S_ISDIR(es.st_mode)))
+            continue;
+        rc = upload_path(s, lease_id, ws_fd, sub, depth + 1, err);
+    }
+    closedir(d);
+    return rc;
+}
+
 static void run_lease(slot *s, const mrun_msg_lease *l)
 {
     mrun_runner *r = s->r;
@@ -381,9 +472,14 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
         mrun_autoclose int ws_fd = openat(work_fd, l->lease_id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         mrun_unpack_limits lim = {.max_bytes = r->cfg.max_source_bytes};
         mrun_unpack_stats ust;
-        if (ws_fd < 0 || fetch_source(s, l->source_digest, &src, &src_len, &err) < 0 ||
+        if (ws_fd < 0 || fetch_blob(s, l->source_digest, r->cfg.max_source_bytes, &src, &src_len, &err) < 0 ||
             mrun_archive_unpack(src, src_len, ws_fd, &lim, &ust, &err) < 0) {
             snprintf(error_text, sizeof(error_text), "source: %s", ws_fd < 0 ? strerror(errno) : err.msg);
+            send_log(&lc, MRUN_EXEC_SYSTEM, error_text, strlen(error_text));
+            goto report;
+        }
+        if (fetch_inputs(s, l, ws_fd, &err) < 0) {
+            snprintf(error_text, sizeof(error_text), "%s", err.msg);
             send_log(&lc, MRUN_EXEC_SYSTEM, error_text, strlen(error_text));
             goto report;
         }
@@ -449,7 +545,7 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
         status = res.cancelled ? MRUN_RESULT_CANCELLED : res.passed ? MRUN_RESULT_PASSED : MRUN_RESULT_FAILED;
         if (status == MRUN_RESULT_PASSED) {
             for (size_t i = 0; i < l->artifacts.n; i++) {
-                if (upload_file(s, l->lease_id, ws_fd, l->artifacts.v[i], &err) < 0) {
+                if (upload_path(s, l->lease_id, ws_fd, l->artifacts.v[i], 0, &err) < 0) {
                     char line[512];
                     int n = snprintf(line, sizeof(line), "mrun: artifact: %s\n", err.msg);
                     send_log(&lc, MRUN_EXEC_SYSTEM, line, n > 0 ? (size_t)n : 0);

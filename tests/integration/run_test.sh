@@ -92,6 +92,26 @@ YML
     grep -q "CI=true" "$T/out" || fail "CI=true missing"
     grep -q "s3cr3t" "$T/out" && fail "the host environment leaked into a step"
     ;;
+artifacts)
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+stages:
+  build:
+    steps:
+      - run: mkdir -p dist/sub && echo binary > dist/app.bin && echo deep > dist/sub/x.txt && echo report > junit.xml
+    artifacts: [dist/, junit.xml]
+  test:
+    needs: [build]
+    steps:
+      - run: cat dist/app.bin dist/sub/x.txt junit.xml
+  unrelated:
+    steps:
+      - run: test ! -e dist/app.bin && echo "no artifacts without needs"
+YML
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "exit $?, want 0"
+    for want in "\[test\] binary" "\[test\] deep" "\[test\] report" "no artifacts without needs"; do
+        grep -q "$want" "$T/out" || fail "output lacks '$want'"
+    done
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2
