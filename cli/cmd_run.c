@@ -137,6 +137,12 @@ typedef struct log_print {
 static int print_chunk(const mrun_store_log_chunk *c, void *ud)
 {
     log_print *lp = ud;
+    if (c->seq == 0 && c->attempt > 1) {
+        if (!lp->at_line_start)
+            putchar('\n');
+        printf("  [%s] --- attempt %d ---\n", lp->stage, c->attempt);
+        lp->at_line_start = true;
+    }
     const char *d = c->data;
     for (size_t i = 0; i < c->len; i++) {
         if (lp->at_line_start) {

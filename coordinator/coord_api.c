@@ -210,6 +210,17 @@ typedef struct log_acc {
 static int add_log(const mrun_store_log_chunk *ch, void *ud)
 {
     log_acc *acc = ud;
+    char mark[96];
+    int ml = 0;
+    /* where a later attempt begins, say so: the earlier attempt's log stays, marked as such */
+    if (ch->seq == 0 && ch->attempt > 1)
+        ml = snprintf(mark, sizeof(mark), "--- attempt %d (attempt %d was lost or failed) ---\n", ch->attempt,
+                      ch->attempt - 1);
+    if (ml > 0) {
+        mrun_store_log_chunk m = {.attempt = ch->attempt, .seq = 1, .data = mark, .len = (size_t)ml};
+        if (add_log(&m, acc))
+            return 1;
+    }
     if (acc->len + ch->len > (4u << 20))
         return 1; /* the rest comes with the next request */
     if (acc->len + ch->len + 1 > acc->cap) {

@@ -93,7 +93,10 @@ YML
     [ "$s" = passed ] || fail "pipeline ended '$s', want passed after the runner died"
     attempt=$(api "$API/pipelines/$id" | json '[x for x in d["stages"] if x["name"]=="slow"][0]["attempt"]')
     [ "$attempt" = 2 ] || fail "stage 'slow' took $attempt attempts, want 2 (one lost, one on the other runner)"
-    api "$API/pipelines/$id/logs/slow" | json 'd["data"]' | grep -q "tick 8" || fail "the finished attempt's log is missing"
+    api "$API/pipelines/$id/logs/slow" | json 'd["data"]' >"$T/slow.log"
+    grep -q "tick 8" "$T/slow.log" || fail "the finished attempt's log is missing"
+    grep -q -- "--- attempt 2 (attempt 1 was lost or failed) ---" "$T/slow.log" || fail "the lost attempt is not marked"
+    [ "$(grep -c "tick 1" "$T/slow.log")" = 2 ] || fail "the lost attempt's log was not kept"
     grep -q "requeued 1 stage" "$T/coord.log" || fail "the coordinator did not say it requeued the stage"
     api "http://127.0.0.1:$HTTP_PORT/metrics" >"$T/metrics.txt" || fail "/metrics"
     grep -q '^mrun_pipelines{state="passed"} 1$' "$T/metrics.txt" || fail "/metrics lacks the passed pipeline"
