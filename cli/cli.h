@@ -2,6 +2,15 @@
 #ifndef MRUN_CLI_H
 #define MRUN_CLI_H
 
+#include <getopt.h>
+
+#include "../common/err.h"
+
+/* Daemons' config files (config.c): reads `key = value` lines whose keys are long options of opts and rebuilds
+ * argc and argv as argv[0], the file's settings as flags, then the original arguments (flags override the file).
+ * Errors name file:line. The new argv lives for the rest of the process. */
+int mrun_cli_config(const char *path, const struct option *opts, int *argc, char ***argv, mrun_err *err);
+
 int mrun_cmd_sandbox(int argc, char **argv);
 int mrun_cmd_unpack(int argc, char **argv);
 int mrun_cmd_run(int argc, char **argv);

@@ -30,6 +30,7 @@ static const char usage_text[] =
     "  --lease-timeout DUR   a silent runner's stages go back to the queue after this (default 5000 ms)\n"
     "  --insecure-open       accept runners and API calls without tokens (for a trusted, local network only)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
+    "  --config FILE         settings as `key = value` lines, keys as these options (or MRUN_CONFIG)\n"
     "  -h, --help            show this help\n";
 
 int mrun_cmd_coordinator(int argc, char **argv)
@@ -38,11 +39,23 @@ int mrun_cmd_coordinator(int argc, char **argv)
         {"data", required_argument, NULL, 'd'},          {"listen", required_argument, NULL, 'l'},
         {"http", required_argument, NULL, 'H'},          {"lease-timeout", required_argument, NULL, 't'},
         {"insecure-open", no_argument, NULL, 'o'},       {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
+        {"config", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
     const char *data = getenv("MRUN_DATA"), *listen = getenv("MRUN_LISTEN"), *http = getenv("MRUN_HTTP");
     const char *level = getenv("MRUN_LOG_LEVEL");
     long lease_ms = 5000;
     int open = 0, c;
+    /* --config FILE (or MRUN_CONFIG): the file's settings, overridden by the flags */
+    const char *config = getenv("MRUN_CONFIG");
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--config") == 0)
+            config = argv[i + 1];
+    if (config) {
+        mrun_err cerr = MRUN_ERR_INIT;
+        if (mrun_cli_config(config, opts, &argc, &argv, &cerr) < 0) {
+            fprintf(stderr, "mrun coordinator: %s\n", cerr.msg);
+            return 2;
+        }
+    }
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -71,6 +84,8 @@ int mrun_cmd_coordinator(int argc, char **argv)
         case 'L':
             level = optarg;
             break;
+        case 'C':
+            break; /* read above */
         case 'h':
             fputs(usage_text, stdout);
             return 0;

@@ -32,6 +32,7 @@ static const char usage_text[] =
     "  --work DIR           workspaces (default /var/lib/mrun-runner)\n"
     "  --drain SECONDS      how long SIGTERM waits for running stages (default 60)\n"
     "  --log-level LEVEL    error, warn, info (default) or debug\n"
+    "  --config FILE         settings as `key = value` lines, keys as these options (or MRUN_CONFIG)\n"
     "  -h, --help           show this help\n";
 
 int mrun_cmd_runner(int argc, char **argv)
@@ -41,12 +42,24 @@ int mrun_cmd_runner(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},        {"labels", required_argument, NULL, 'l'},
         {"slots", required_argument, NULL, 's'},       {"work", required_argument, NULL, 'w'},
         {"drain", required_argument, NULL, 'D'},       {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
+        {"config", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     const char *coord = getenv("MRUN_COORDINATOR"), *token = getenv("MRUN_TOKEN"), *name = NULL;
     const char *work = "/var/lib/mrun-runner", *level = getenv("MRUN_LOG_LEVEL");
     char labels_buf[1024] = "linux";
     long slots = 1, drain = 60;
     int c;
+    /* --config FILE (or MRUN_CONFIG): the file's settings, overridden by the flags */
+    const char *config = getenv("MRUN_CONFIG");
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--config") == 0)
+            config = argv[i + 1];
+    if (config) {
+        mrun_err cerr = MRUN_ERR_INIT;
+        if (mrun_cli_config(config, opts, &argc, &argv, &cerr) < 0) {
+            fprintf(stderr, "mrun runner: %s\n", cerr.msg);
+            return 2;
+        }
+    }
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -88,6 +101,8 @@ int mrun_cmd_runner(int argc, char **argv)
         case 'L':
             level = optarg;
             break;
+        case 'C':
+            break; /* read above */
         case 'h':
             fputs(usage_text, stdout);
             return 0;

@@ -3,6 +3,7 @@
 #define MRUN_AUTO_H
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -22,7 +23,14 @@ static inline void mrun_closep(int *fd)
     }
 }
 
+static inline void mrun_fclosep(FILE **f)
+{
+    if (*f)
+        fclose(*f);
+}
+
 #define mrun_autofree mrun_cleanup(mrun_freep)
+#define mrun_autoclose_file mrun_cleanup(mrun_fclosep)
 #define mrun_autoclose mrun_cleanup(mrun_closep)
 
 /* Hands a pointer over: returns it and leaves NULL behind, so the cleanup does nothing. */
