@@ -105,11 +105,13 @@ YML
 restart_coord)
     cat >"$T/p.yml" <<'YML'
 stages:
-  a: {steps: [{run: 'sleep 0.2; echo a'}]}
+  a: {steps: [{run: 'sleep 0.1; echo a'}]}
   b: {needs: [a], steps: [{run: echo b}]}
 YML
     ids=""
-    for n in 1 2 3 4 5 6 7 8 9 10; do
+    n=0
+    while [ $n -lt 50 ]; do
+        n=$((n + 1))
         ids="$ids $(submit "$T/p.yml")" || fail "submit $n"
     done
     sleep 0.3
@@ -117,11 +119,15 @@ YML
     wait "$COORD" 2>/dev/null
     start_coord
     for id in $ids; do
-        s=$(wait_done "$id" 60)
+        s=$(wait_done "$id" 120)
         [ "$s" = passed ] || fail "pipeline $id ended '$s' after the coordinator restart"
+        for st in a b; do
+            c=$(grep -c "pipeline $id stage '$st' attempt [0-9]* passed" "$T/coord.log")
+            [ "$c" = 1 ] || fail "pipeline $id stage $st finished $c times, want exactly once"
+        done
     done
     n=$(api "$API/pipelines?limit=100" | json 'len(d["pipelines"])')
-    [ "$n" = 10 ] || fail "$n pipelines after the restart, want exactly 10"
+    [ "$n" = 50 ] || fail "$n pipelines after the restart, want exactly 50"
     ;;
 cancel)
     cat >"$T/p.yml" <<'YML'
