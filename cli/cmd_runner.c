@@ -24,7 +24,9 @@ static const char usage_text[] =
     "Runs stages for a coordinator, each step in a sandbox. On SIGTERM it takes no new work and lets running\n"
     "stages finish for up to --drain, then cancels them. Environment: MRUN_COORDINATOR, MRUN_TOKEN, MRUN_LOG_LEVEL.\n"
     "\n"
-    "  --coordinator URL    nng address of the coordinator (default tcp://127.0.0.1:7700)\n"
+    "  --coordinator URL    nng address of the coordinator (default tcp://127.0.0.1:7700; tls+tcp://... with TLS)\n"
+    "  --tls-ca FILE        CA (PEM) the coordinator's certificate must chain to, for tls+tcp://\n"
+    "  --tls-server-name N  the name in the coordinator's certificate (default: the URL's host)\n"
     "  --token TOKEN        runner token from `mrun tokens create --role runner` (or MRUN_TOKEN)\n"
     "  --name NAME          shown in `mrun runners` (default: the host name)\n"
     "  --labels A,B         labels stages can ask for with runs-on (default linux)\n"
@@ -42,10 +44,12 @@ int mrun_cmd_runner(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},        {"labels", required_argument, NULL, 'l'},
         {"slots", required_argument, NULL, 's'},       {"work", required_argument, NULL, 'w'},
         {"drain", required_argument, NULL, 'D'},       {"log-level", required_argument, NULL, 'L'},
+        {"tls-ca", required_argument, NULL, 'A'},      {"tls-server-name", required_argument, NULL, 'S'},
         {"config", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     const char *coord = getenv("MRUN_COORDINATOR"), *token = getenv("MRUN_TOKEN"), *name = NULL;
     const char *work = "/var/lib/mrun-runner", *level = getenv("MRUN_LOG_LEVEL");
     char labels_buf[1024] = "linux";
+    const char *tls_ca = NULL, *tls_name = NULL;
     long slots = 1, drain = 60;
     int c;
     /* --config FILE (or MRUN_CONFIG): the file's settings, overridden by the flags */
@@ -101,6 +105,12 @@ int mrun_cmd_runner(int argc, char **argv)
         case 'L':
             level = optarg;
             break;
+        case 'A':
+            tls_ca = optarg;
+            break;
+        case 'S':
+            tls_name = optarg;
+            break;
         case 'C':
             break; /* read above */
         case 'h':
@@ -144,7 +154,8 @@ int mrun_cmd_runner(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     mrun_runner_config cfg = {.coordinator = coord ? coord : "tcp://127.0.0.1:7700", .token = token, .name = name,
-                              .labels = labels, .slots = (int)slots, .work_dir = work};
+                              .labels = labels, .slots = (int)slots, .work_dir = work, .tls_ca = tls_ca,
+                              .tls_server_name = tls_name};
     mrun_err err = MRUN_ERR_INIT;
     mrun_runner *r = NULL;
     if (mrun_runner_start(&cfg, &r, &err) < 0) {

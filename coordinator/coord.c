@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,56 @@ void coord_kick(mrun_coord *c)
 
 /* ---- lifecycle ---------------------------------------------------------------------------------------------- */
 
+/* A PEM file, NUL-terminated, at most 1 MiB. */
+static int read_pem(const char *path, char **ret, mrun_err *err)
+{
+    mrun_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mrun_err_set(err, errno, "'%s'", path);
+    size_t cap = 1u << 20, len = 0;
+    mrun_autofree char *buf = malloc(cap + 1);
+    if (!buf)
+        return mrun_err_set(err, ENOMEM, "'%s'", path);
+    ssize_t n;
+    while ((n = read(fd, buf + len, cap - len)) > 0)
+        len += (size_t)n;
+    if (n < 0)
+        return mrun_err_set(err, errno, "'%s'", path);
+    if (len == cap)
+        return mrun_err_setx(err, E2BIG, "'%s': larger than 1 MiB", path);
+    buf[len] = '\0';
+    *ret = mrun_steal_ptr(&buf);
+    return 0;
+}
+
+/* Listens on the nng URL; tls+tcp:// needs the certificate and key, which only the listener sees. Returns 0, an
+ * nng error, or -1 with err set. */
+static int listen_on(mrun_coord *c, const mrun_coord_config *cfg, mrun_err *err)
+{
+    bool tls = strncmp(cfg->listen, "tls+", 4) == 0;
+    if (!tls)
+        return nng_listen(c->sock, cfg->listen, NULL, 0);
+    if (!cfg->tls_cert || !cfg->tls_key)
+        return mrun_err_setx(err, EINVAL, "listen on '%s': a tls+ URL needs --tls-cert and --tls-key", cfg->listen);
+    mrun_autofree char *cert = NULL, *key = NULL;
+    if (read_pem(cfg->tls_cert, &cert, err) < 0 || read_pem(cfg->tls_key, &key, err) < 0)
+        return -1;
+    nng_listener l;
+    nng_tls_config *tc = NULL;
+    int rv = nng_listener_create(&l, c->sock, cfg->listen);
+    if (rv == 0 && (rv = nng_tls_config_alloc(&tc, NNG_TLS_MODE_SERVER)) == 0 &&
+        (rv = nng_tls_config_own_cert(tc, cert, key, NULL)) == 0 &&
+        (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tc)) == 0)
+        rv = nng_listener_start(l, 0);
+    if (tc)
+        nng_tls_config_free(tc); /* the listener holds its own reference */
+    explicit_bzero(key, strlen(key));
+    if (rv != 0)
+        return mrun_err_setx(err, EIO, "listen on '%s' with TLS (%s, %s): %s", cfg->listen, cfg->tls_cert,
+                             cfg->tls_key, nng_strerror(rv));
+    return 0;
+}
+
 int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_err *err)
 {
     mrun_coord *c = calloc(1, sizeof(*c));
@@ -209,9 +260,10 @@ int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_
             rv = nng_aio_alloc(&w->aio, on_aio, w);
     }
     if (rv == 0)
-        rv = nng_listen(c->sock, cfg->listen, NULL, 0);
+        rv = listen_on(c, cfg, err);
     if (rv != 0) {
-        mrun_err_setx(err, EIO, "listen on '%s': %s", cfg->listen, nng_strerror(rv));
+        if (rv != -1)
+            mrun_err_setx(err, EIO, "listen on '%s': %s", cfg->listen, nng_strerror(rv));
         mrun_coord_stop(c);
         return -1;
     }

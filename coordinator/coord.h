@@ -21,6 +21,8 @@ typedef struct mrun_coord_config {
     int open_registration;    /* 1: any runner may register without a token (embedded mode) */
     const char *http;         /* HTTP API address "127.0.0.1:7070", or NULL for none */
     int open_api;             /* 1: the HTTP API needs no token (every request is admin) */
+    const char *tls_cert;     /* with tls_key: PEM files for a tls+tcp:// listen URL */
+    const char *tls_key;
 } mrun_coord_config;
 
 typedef struct mrun_coord_submit {

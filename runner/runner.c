@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -660,6 +661,32 @@ static void *slot_main(void *arg)
     return NULL;
 }
 
+/* Dials the coordinator (nng reconnects by itself); tls+tcp:// verifies its certificate against tls_ca. Returns 0,
+ * an nng error, or -1 with err set. */
+static int dial(mrun_runner *r, const mrun_runner_config *cfg, mrun_err *err)
+{
+    if (strncmp(cfg->coordinator, "tls+", 4) != 0)
+        return nng_dial(r->sock, cfg->coordinator, NULL, NNG_FLAG_NONBLOCK);
+    if (!cfg->tls_ca)
+        return mrun_err_setx(err, EINVAL, "'%s' is TLS: --tls-ca is needed to verify the coordinator",
+                             cfg->coordinator);
+    nng_dialer d;
+    nng_tls_config *tc = NULL;
+    int rv = nng_dialer_create(&d, r->sock, cfg->coordinator);
+    if (rv == 0 && (rv = nng_tls_config_alloc(&tc, NNG_TLS_MODE_CLIENT)) == 0 &&
+        (rv = nng_tls_config_ca_file(tc, cfg->tls_ca)) == 0 &&
+        (rv = nng_tls_config_auth_mode(tc, NNG_TLS_AUTH_MODE_REQUIRED)) == 0 &&
+        (!cfg->tls_server_name || (rv = nng_tls_config_server_name(tc, cfg->tls_server_name)) == 0) &&
+        (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tc)) == 0)
+        rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+    if (tc)
+        nng_tls_config_free(tc);
+    if (rv != 0)
+        return mrun_err_setx(err, EIO, "connect to '%s' with TLS (CA %s): %s", cfg->coordinator, cfg->tls_ca,
+                             nng_strerror(rv));
+    return 0;
+}
+
 int mrun_runner_start(const mrun_runner_config *cfg, mrun_runner **ret_runner, mrun_err *err)
 {
     mrun_runner *r = calloc(1, sizeof(*r));
@@ -689,7 +716,7 @@ int mrun_runner_start(const mrun_runner_config *cfg, mrun_runner **ret_runner, m
         nng_socket_set_ms(r->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
         nng_socket_set_ms(r->sock, NNG_OPT_RECONNMINT, 100);
         nng_socket_set_ms(r->sock, NNG_OPT_RECONNMAXT, 2000);
-        rv = nng_dial(r->sock, cfg->coordinator, NULL, NNG_FLAG_NONBLOCK);
+        rv = dial(r, cfg, err);
     }
     if (rv == 0)
         rv = nng_ctx_open(&r->hb_ctx, r->sock);
@@ -699,7 +726,8 @@ int mrun_runner_start(const mrun_runner_config *cfg, mrun_runner **ret_runner, m
         rv = nng_ctx_open(&r->slots[i].ctx, r->sock);
     }
     if (rv != 0) {
-        mrun_err_setx(err, EIO, "connect to '%s': %s", cfg->coordinator, nng_strerror(rv));
+        if (rv != -1)
+            mrun_err_setx(err, EIO, "connect to '%s': %s", cfg->coordinator, nng_strerror(rv));
         mrun_runner_stop(r, 0);
         return -1;
     }

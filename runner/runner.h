@@ -19,6 +19,8 @@ typedef struct mrun_runner_config {
     int slots;                 /* stages at once (default 1) */
     const char *work_dir;      /* workspaces live in WORK/<lease id>, removed after the stage */
     int64_t max_source_bytes;  /* refuse larger source archives (default 512M) */
+    const char *tls_ca;        /* for a tls+tcp:// coordinator: the CA (PEM) its certificate must chain to */
+    const char *tls_server_name; /* the name in its certificate (default: the URL's host) */
 } mrun_runner_config;
 
 /* Dials (nng reconnects by itself) and starts the heartbeat and slot threads. Returns at once. */

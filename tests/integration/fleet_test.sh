@@ -223,6 +223,124 @@ YML
     grep -q "did you mean 'needs'" "$T/submit3.log" || fail "no useful error for an invalid pipeline"
     MRUN_TOKEN=wrong "$MRUN" status >/dev/null 2>&1 && fail "a wrong token was accepted"
     ;;
+tls)
+    # runners reach the coordinator over tls+tcp:// and verify its certificate; a runner trusting another CA
+    # never gets in
+    command -v openssl >/dev/null 2>&1 || exit 77
+    for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    PIDS=""
+    cd "$T" || fail "cd"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=mrun-test-ca \
+        -keyout ca.key -out ca.pem >/dev/null 2>&1 || fail "make CA"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -keyout srv.key \
+        -out srv.csr >/dev/null 2>&1 || fail "make server key"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext.cnf
+    openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf \
+        -out srv.pem >/dev/null 2>&1 || fail "sign server cert"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=other-ca \
+        -keyout other.key -out other.pem >/dev/null 2>&1 || fail "make other CA"
+    NNG="tls+tcp://127.0.0.1:$(port)"
+    HTTP_PORT=$(port)
+    API="http://127.0.0.1:$HTTP_PORT/api/v1"
+    "$MRUN" coordinator --data "$T/data" --listen "$NNG" --tls-cert srv.pem --tls-key srv.key \
+        --http "127.0.0.1:$HTTP_PORT" --lease-timeout 2000 >>"$T/coord.log" 2>&1 &
+    PIDS="$PIDS $!"
+    i=0
+    until curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || fail "TLS coordinator did not come up"
+        sleep 0.05
+    done
+    "$MRUN" runner --coordinator "$NNG" --token "$RT" --name trusted --work "$T/w-t" --tls-ca ca.pem \
+        --tls-server-name localhost >>"$T/trusted.log" 2>&1 &
+    PIDS="$PIDS $!"
+    "$MRUN" runner --coordinator "$NNG" --token "$RT" --name untrusting --work "$T/w-u" --tls-ca other.pem \
+        --tls-server-name localhost >>"$T/untrusting.log" 2>&1 &
+    PIDS="$PIDS $!"
+    printf 'stages:\n  a: {steps: [{run: echo over-tls}]}\n' >"$T/p.yml"
+    id=$(submit "$T/p.yml") || fail "submit"
+    s=$(wait_done "$id" 30)
+    [ "$s" = passed ] || fail "pipeline over TLS ended '$s'"
+    api "$API/pipelines/$id/logs/a" | json 'd["data"]' | grep -q over-tls || fail "no log over TLS"
+    names=$(api "$API/runners" | json '" ".join(sorted(r["name"] for r in d["runners"]))')
+    [ "$names" = trusted ] || fail "registered runners: '$names', want only 'trusted'"
+    ;;
+ops)
+    # the operator's commands against the fleet: retry (a stage gated on a secret set only before the retry, and
+    # the stage it skipped), artifacts ls/get (sha256 checked), runners, cancel
+    export MRUN_SERVER="http://127.0.0.1:$HTTP_PORT" MRUN_TOKEN="$AT"
+    cat >"$T/p.yml" <<'YML'
+stages:
+  build:
+    steps: [{run: 'mkdir -p out && printf "report of %s\n" "$(cat file.txt)" >out/report.txt'}]
+    artifacts: [out/report.txt]
+  check:
+    needs: [build]
+    secrets: [GATE]
+    steps: [{run: 'test -n "${GATE:-}" && echo gate-open'}]
+  after: {needs: [check], steps: [{run: echo after-ran}]}
+YML
+    id=$(submit "$T/p.yml") || fail "submit"
+    s=$(wait_done "$id" 20)
+    [ "$s" = failed ] || fail "pipeline ended '$s', want failed (GATE unset)"
+    st() { api "$API/pipelines/$id" | json "' '.join(x['state']+':'+str(x['attempt']) for x in d['stages'])"; }
+    [ "$(st)" = "passed:1 failed:1 skipped:0" ] || fail "stages after the first run: $(st)"
+    "$MRUN" retry "$id" build >"$T/retry0.log" 2>&1 && fail "retry of a passed stage succeeded"
+    grep -q "409\|conflict" "$T/retry0.log" || fail "retry of a passed stage: $(cat "$T/retry0.log")"
+    "$MRUN" retry "$id" nosuch >/dev/null 2>&1 && fail "retry of an unknown stage succeeded"
+    "$MRUN" retry >/dev/null 2>&1; [ $? = 2 ] || fail "retry without ID: want exit 2"
+    printf 'open\n' | "$MRUN" secrets set GATE --data "$T/data" 2>/dev/null || fail "secrets set"
+    "$MRUN" retry --wait "$id" >"$T/retry.log" 2>&1 || fail "retry --wait: exit $? $(cat "$T/retry.log")"
+    grep -q "retried 2 stage" "$T/retry.log" || fail "retry did not say 2 stages: $(cat "$T/retry.log")"
+    [ "$(st)" = "passed:1 passed:2 passed:1" ] || fail "stages after the retry: $(st)"
+    api "$API/pipelines/$id/logs/after" | json 'd["data"]' | grep -q after-ran || fail "'after' did not run"
+    "$MRUN" retry "$id" >/dev/null 2>&1 && fail "retry of a passed pipeline succeeded"
+    # artifacts
+    "$MRUN" artifacts ls "$id" >"$T/ls.log" 2>&1 || fail "artifacts ls"
+    grep -q "out/report.txt" "$T/ls.log" || fail "artifacts ls lacks the report: $(cat "$T/ls.log")"
+    want=$(printf 'report of hello\n' | sha256sum | cut -d' ' -f1)
+    d=$("$MRUN" artifacts ls --json "$id" | json '[a for a in d["artifacts"] if a["path"]=="out/report.txt"][0]["digest"]')
+    [ "$d" = "$want" ] || fail "artifact digest '$d', want $want"
+    (cd "$T" && "$MRUN" artifacts get "$id" out/report.txt -o got.txt) || fail "artifacts get"
+    [ "$(cat "$T/got.txt")" = "report of hello" ] || fail "artifact content: $(cat "$T/got.txt")"
+    "$MRUN" artifacts get "$id" out/report.txt -o "$T/got.txt" 2>/dev/null && fail "get replaced a file without --force"
+    "$MRUN" artifacts get "$id" out/report.txt >"$T/stdout.txt" || fail "artifacts get to stdout"
+    cmp -s "$T/stdout.txt" "$T/got.txt" || fail "artifact on stdout differs"
+    "$MRUN" artifacts get "$id" nosuch.txt -o "$T/x" 2>/dev/null && fail "get of an unknown artifact succeeded"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AT" "$API/blobs/$(echo "$d" | tr a-f A-F)")
+    [ "$code" = 400 ] || fail "an upper-case digest got $code, want 400"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AT" "$API/blobs/$(printf x | sha256sum | cut -c1-64)")
+    [ "$code" = 404 ] || fail "an unknown digest got $code, want 404"
+    blob=$(find "$T/data/blobs" -type f -name "${d#??}")
+    [ -n "$blob" ] || fail "blob file not found"
+    chmod u+w "$blob" && printf 'tampered\n' >"$blob"
+    "$MRUN" artifacts get "$id" out/report.txt -o "$T/bad.txt" 2>"$T/bad.log" && fail "a tampered blob was accepted"
+    grep -q "mismatch\|bytes, want" "$T/bad.log" || fail "no digest error: $(cat "$T/bad.log")"
+    [ -e "$T/bad.txt" ] && fail "a tampered blob was written"
+    # runners
+    "$MRUN" runners >"$T/runners.log" 2>&1 || fail "runners"
+    grep -q "^r1 .* yes " "$T/runners.log" && grep -q "^r2 .* yes " "$T/runners.log" ||
+        fail "runners lacks r1/r2 online: $(cat "$T/runners.log")"
+    [ "$("$MRUN" runners --json | json 'len(d["runners"])')" = 2 ] || fail "runners --json"
+    # cancel of a long stage (a retry while it runs is refused)
+    printf 'stages:\n  long: {steps: [{run: "echo started; sleep 60"}]}\n' >"$T/long.yml"
+    id2=$(submit "$T/long.yml") || fail "submit long"
+    i=0
+    until [ "$(api "$API/pipelines/$id2" | json 'd["stages"][0]["state"]')" = running ]; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || fail "the long stage did not start"
+        sleep 0.05
+    done
+    "$MRUN" retry "$id2" >/dev/null 2>&1 && fail "retry of a running pipeline succeeded"
+    "$MRUN" cancel "$id2" >"$T/cancel.log" 2>&1 || fail "cancel: $(cat "$T/cancel.log")"
+    grep -q "cancelled 1 stage" "$T/cancel.log" || fail "cancel said: $(cat "$T/cancel.log")"
+    s=$(wait_done "$id2" 10)
+    [ "$s" = cancelled ] || fail "long pipeline ended '$s', want cancelled"
+    "$MRUN" cancel 0123456789abcdef0123456789abcdef >/dev/null 2>&1 && fail "cancel of an unknown id succeeded"
+    "$MRUN" cancel nothex >/dev/null 2>&1; [ $? = 2 ] || fail "cancel of a bad id: want exit 2"
+    grep -rq "$AT" "$T"/*.log && fail "the token was printed"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2
