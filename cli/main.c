@@ -10,10 +10,14 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"artifacts", mrun_cmd_artifacts, "list or download a pipeline's artifacts"},
+    {"cancel", mrun_cmd_cancel, "cancel a pipeline's unfinished stages"},
     {"coordinator", mrun_cmd_coordinator, "run the coordinator daemon"},
     {"logs", mrun_cmd_logs, "show a pipeline's stage logs (--follow)"},
+    {"retry", mrun_cmd_retry, "run a finished pipeline's failed stages again"},
     {"run", mrun_cmd_run, "run DIR's pipeline here, with no server"},
     {"runner", mrun_cmd_runner, "run a runner daemon"},
+    {"runners", mrun_cmd_runners, "list the coordinator's runners"},
     {"sandbox", mrun_cmd_sandbox, "run a command in an isolated sandbox"},
     {"secrets", mrun_cmd_secrets, "store a secret for stages (on the coordinator host)"},
     {"status", mrun_cmd_status, "show pipelines and their stages"},

@@ -1,6 +1,6 @@
-/* coord_api.c - the coordinator's HTTP API (docs/api.md): source blobs, pipelines, their stages and logs, cancel,
- * runners. Handlers run on nng's threads; they share one store connection under a mutex (short statements only)
- * and hand submissions to mrun_coord_submit_pipeline. */
+/* coord_api.c - the coordinator's HTTP API (docs/api.md): blobs, pipelines, their stages, logs and artifacts,
+ * cancel and retry, runners. Handlers run on nng's threads; they share one store connection under a mutex (short
+ * statements only) and hand submissions to mrun_coord_submit_pipeline. */
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/auto.h"
 #include "../common/log.h"
@@ -324,6 +325,126 @@ static int get_logs(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, m
                           json_pack("{s:o, s:I, s:b}", "data", data, "next", (json_int_t)next, "done", sd.done));
 }
 
+/* ---- POST /api/v1/pipelines/{id}/retry ---- */
+
+static int retry_pipeline(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    mrun_cleanup(json_decrefp) json_t *body = NULL;
+    const char *stage = NULL;
+    if (req->body_len > 0) { /* the body is optional: no MRUN_HTTP_JSON on the route */
+        mrun_err perr = MRUN_ERR_INIT;
+        if (mrun_http_parse_json(req->body, req->body_len, 32, &body, &perr) < 0)
+            return mrun_http_error(resp, 400, "bad_json", "%s", perr.msg);
+        json_t *js = json_is_object(body) ? json_object_get(body, "stage") : NULL;
+        if (!json_is_object(body) || (js && !json_is_null(js) && !json_is_string(js)))
+            return mrun_http_error(resp, 400, "bad_request", "the body must be {\"stage\": NAME} or empty");
+        stage = json_string_value(js);
+    }
+    size_t n = 0;
+    mrun_err rerr = MRUN_ERR_INIT;
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_pipeline_retry(a->st, req->params[0], stage, &n, &rerr);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0) {
+        if (rerr.sys_errno == ENOENT)
+            return mrun_http_error(resp, 404, "not_found", "%s", rerr.msg);
+        if (rerr.sys_errno == ESTALE)
+            return mrun_http_error(resp, 409, "conflict", "%s", rerr.msg);
+        *err = rerr;
+        return -1;
+    }
+    mrun_log(MRUN_LOG_INFO, "coordinator", "pipeline %s: %zu stage(s) retried%s%.64s%s", req->params[0], n,
+             stage ? " from '" : "", stage ? stage : "", stage ? "'" : "");
+    coord_kick(a->c); /* the worker reconciles the waiting stages and leases the ready ones to parked runners */
+    return mrun_http_json(resp, 200, json_pack("{s:I}", "retried", (json_int_t)n));
+}
+
+/* ---- GET /api/v1/pipelines/{id}/artifacts and GET /api/v1/blobs/{digest} ---- */
+
+static int add_artifact(const mrun_store_artifact_info *ai, void *ud)
+{
+    json_array_append_new(ud, json_pack("{s:s, s:s, s:s, s:I}", "stage", ai->stage, "path", ai->path, "digest",
+                                        ai->digest, "size", (json_int_t)ai->size));
+    return 0;
+}
+
+static int ignore_pipeline(const mrun_store_pipeline_info *p, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return 0;
+}
+
+static int list_artifacts(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    json_t *arr = json_array();
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_pipeline_get(a->st, req->params[0], ignore_pipeline, NULL, err);
+    if (r == 0)
+        r = mrun_store_artifact_list(a->st, req->params[0], add_artifact, arr, err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0) {
+        json_decref(arr);
+        if (err->sys_errno == ENOENT)
+            return mrun_http_error(resp, 404, "not_found", "no pipeline '%.64s'", req->params[0]);
+        return -1;
+    }
+    return mrun_http_json(resp, 200, json_pack("{s:o}", "artifacts", arr));
+}
+
+static bool digest_ok(const char *d)
+{
+    size_t i = 0;
+    for (; d[i]; i++)
+        if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
+            return false;
+    return i == MRUN_STORE_DIGEST_LEN;
+}
+
+/* nng 1.5.2 builds each response whole, so a blob is read into memory: at most MAX_SOURCE bytes. */
+static int get_blob(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    const char *digest = req->params[0];
+    if (!digest_ok(digest))
+        return mrun_http_error(resp, 400, "bad_request", "a digest is 64 lowercase hex digits");
+    mrun_autoclose int fd = -1;
+    uint64_t size = 0;
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_blob_get(a->st, digest, &fd, &size, err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0) {
+        if (err->sys_errno == ENOENT)
+            return mrun_http_error(resp, 404, "not_found", "no blob %s", digest);
+        return -1;
+    }
+    if (size > MAX_SOURCE)
+        return mrun_http_error(resp, 413, "too_large", "blob %s has %llu bytes, more than this server sends (%u)",
+                               digest, (unsigned long long)size, MAX_SOURCE);
+    mrun_autofree char *buf = malloc(size ? (size_t)size : 1);
+    if (!buf)
+        return mrun_err_set(err, ENOMEM, "blob %s", digest);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t k = pread(fd, buf + got, (size_t)size - got, (off_t)got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return mrun_err_set(err, errno, "read blob %s", digest);
+        if (k == 0)
+            return mrun_err_setx(err, EIO, "blob %s: shorter than its %llu bytes", digest, (unsigned long long)size);
+        got += (size_t)k;
+    }
+    free(resp->body);
+    resp->status = 200;
+    resp->body_len = (size_t)size;
+    resp->body = mrun_steal_ptr(&buf);
+    resp->content_type = "application/octet-stream";
+    return 0;
+}
+
 /* ---- cancel, runners ---- */
 
 typedef struct cancel_list {
@@ -479,6 +600,9 @@ int coord_api_start(mrun_coord *c, const char *listen, mrun_err *err)
         {"GET", "/api/v1/pipelines/{id}", "viewer", 0, get_pipeline},
         {"GET", "/api/v1/pipelines/{id}/logs/{stage}", "viewer", 0, get_logs},
         {"POST", "/api/v1/pipelines/{id}/cancel", "submitter", 0, cancel_pipeline},
+        {"POST", "/api/v1/pipelines/{id}/retry", "submitter", 0, retry_pipeline},
+        {"GET", "/api/v1/pipelines/{id}/artifacts", "viewer", 0, list_artifacts},
+        {"GET", "/api/v1/blobs/{digest}", "viewer", 0, get_blob},
         {"GET", "/api/v1/runners", "viewer", 0, list_runners},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)

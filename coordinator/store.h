@@ -106,6 +106,16 @@ int mrun_store_pipeline_list(mrun_store *st, int state, size_t limit, mrun_store
 int mrun_store_pipeline_set_state(mrun_store *st, const char *id, mrun_store_pipeline_state expected,
                                   mrun_store_pipeline_state state, int64_t now_ms, mrun_err *err);
 
+/* Retry, in ONE transaction, of a finished pipeline (failed, cancelled or passed; ESTALE while queued or running).
+ * With stage NULL: every failed or cancelled stage that no other failed or cancelled stage is upstream of goes
+ * back to ready. With a stage: that stage, which must be failed or cancelled (else ESTALE) and have no failed or
+ * cancelled stage upstream of it (ESTALE: retry that one). Every skipped, cancelled or failed stage downstream
+ * (transitively, through needs) goes back to waiting. The stages moved start over: retries_used, infra_retries,
+ * started_ms, finished_ms and exit_code are reset; attempt keeps counting. The pipeline goes back to running by a
+ * compare-and-set. ENOENT for an unknown pipeline or stage; ESTALE also when nothing is failed or cancelled.
+ * ret_n (may be NULL) receives how many stages moved. The caller wakes the scheduler. */
+int mrun_store_pipeline_retry(mrun_store *st, const char *pipeline_id, const char *stage, size_t *ret_n, mrun_err *err);
+
 typedef struct mrun_store_stage_info {
     const char *pipeline_id, *name;
     const char *needs;   /* space-separated stage names, "" for none */

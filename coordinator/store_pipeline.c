@@ -308,6 +308,106 @@ out:
     return mrun_err_prefix(err, "pipeline '%s'", pipeline_id);
 }
 
+/* ---- retry ---- */
+
+/* The stages reachable downstream (through needs) of the seeds: the named stage, or every failed or cancelled one. */
+#define RETRY_DOWNSTREAM                                                                                               \
+    "WITH RECURSIVE down(name) AS (SELECT n.stage FROM stage_needs n WHERE n.pipeline_id=?1 AND"                       \
+    " (CASE WHEN ?2 IS NULL THEN n.need IN (SELECT name FROM stages WHERE pipeline_id=?1"                              \
+    " AND state IN ('failed','cancelled')) ELSE n.need=?2 END)"                                                        \
+    " UNION SELECT n.stage FROM stage_needs n JOIN down d ON n.need=d.name WHERE n.pipeline_id=?1)"                    \
+    " SELECT name FROM down"
+
+#define RETRY_RESET "retries_used=0, infra_retries=0, started_ms=NULL, finished_ms=NULL, exit_code=NULL"
+
+/* A named stage may be retried when it failed or was cancelled and nothing it needs (transitively) did. */
+static int retry_check_stage(mrun_store *st, const char *pipeline_id, const char *stage, mrun_err *err)
+{
+    store_autostmt sqlite3_stmt *s = NULL;
+    if (store_prep(st, &s, err, "SELECT state FROM stages WHERE pipeline_id=? AND name=?", "ss", pipeline_id, stage) <
+        0)
+        return -1;
+    int rc = store_step(st, s, err);
+    if (rc < 0)
+        return -1;
+    if (rc == SQLITE_DONE)
+        return mrun_err_setx(err, ENOENT, "no stage '%s' in pipeline '%s'", stage, pipeline_id);
+    const char *state = store_col(s, 0);
+    if (strcmp(state, "failed") != 0 && strcmp(state, "cancelled") != 0)
+        return mrun_err_setx(err, ESTALE, "stage '%s' is %s, not failed or cancelled", stage, state);
+    store_autostmt sqlite3_stmt *u = NULL;
+    if (store_prep(st, &u, err,
+                   "WITH RECURSIVE up(name) AS (SELECT need FROM stage_needs WHERE pipeline_id=?1 AND stage=?2"
+                   " UNION SELECT n.need FROM stage_needs n JOIN up ON n.stage=up.name WHERE n.pipeline_id=?1)"
+                   " SELECT g.name, g.state FROM up JOIN stages g ON g.pipeline_id=?1 AND g.name=up.name"
+                   " WHERE g.state IN ('failed','cancelled') LIMIT 1",
+                   "ss", pipeline_id, stage) < 0 ||
+        (rc = store_step(st, u, err)) < 0)
+        return -1;
+    if (rc == SQLITE_ROW)
+        return mrun_err_setx(err, ESTALE, "stage '%s' needs '%s', which is %s: retry that one", stage, store_col(u, 0),
+                             store_col(u, 1));
+    return 0;
+}
+
+static int retry_locked(mrun_store *st, const char *pipeline_id, const char *stage, size_t *ret_n, mrun_err *err)
+{
+    store_autostmt sqlite3_stmt *s = NULL;
+    if (store_prep(st, &s, err, "SELECT state FROM pipelines WHERE id=?", "s", pipeline_id) < 0)
+        return -1;
+    int rc = store_step(st, s, err);
+    if (rc < 0)
+        return -1;
+    if (rc == SQLITE_DONE)
+        return mrun_err_setx(err, ENOENT, "no pipeline '%s'", pipeline_id);
+    mrun_store_pipeline_state was = (mrun_store_pipeline_state)state_index(pl_states, N(pl_states), store_col(s, 0));
+    if (was == MRUN_STORE_PIPELINE_QUEUED || was == MRUN_STORE_PIPELINE_RUNNING)
+        return mrun_err_setx(err, ESTALE, "pipeline '%s' is still %s", pipeline_id, pl_states[was]);
+    if (stage && retry_check_stage(st, pipeline_id, stage, err) < 0)
+        return -1;
+    /* Downstream first: it is found from the failed and cancelled stages, which the second statement changes.
+     * Every failed or cancelled stage that is not a root is downstream of one, so afterwards only roots are left. */
+    int down = store_exec(st, err,
+                          "UPDATE stages SET state='waiting', " RETRY_RESET " WHERE pipeline_id=?1"
+                          " AND state IN ('skipped','cancelled','failed') AND name IN (" RETRY_DOWNSTREAM ")",
+                          "ss", pipeline_id, stage);
+    if (down < 0)
+        return -1;
+    int roots = store_exec(st, err,
+                           "UPDATE stages SET state='ready', " RETRY_RESET " WHERE pipeline_id=?1"
+                           " AND state IN ('failed','cancelled') AND (?2 IS NULL OR name=?2)",
+                           "ss", pipeline_id, stage);
+    if (roots < 0)
+        return -1;
+    if (roots == 0)
+        return mrun_err_setx(err, ESTALE, "pipeline '%s' has no failed or cancelled stage", pipeline_id);
+    int n = store_exec(st, err, "UPDATE pipelines SET state='running', finished_ms=NULL WHERE id=?1 AND state=?2", "ss",
+                       pipeline_id, pl_states[was]);
+    if (n < 0)
+        return -1;
+    if (n == 0)
+        return mrun_err_setx(err, ESTALE, "pipeline '%s' is no longer %s", pipeline_id, pl_states[was]);
+    *ret_n = (size_t)down + (size_t)roots;
+    return 0;
+}
+
+int mrun_store_pipeline_retry(mrun_store *st, const char *pipeline_id, const char *stage, size_t *ret_n, mrun_err *err)
+{
+    size_t n = 0;
+    if (store_begin(st, err) < 0)
+        goto out;
+    if (retry_locked(st, pipeline_id, stage, &n, err) < 0)
+        goto out;
+    if (store_commit(st, err) < 0)
+        goto out;
+    if (ret_n)
+        *ret_n = n;
+    return 0;
+out:
+    store_rollback(st);
+    return mrun_err_prefix(err, "retry");
+}
+
 /* ---- leases ---- */
 
 static int lease_create_locked(mrun_store *st, const char *pipeline_id, const char *stage, const char *runner_id,
@@ -583,6 +683,10 @@ int mrun_store_log_append(mrun_store *st, const char *lease_id, int64_t seq, int
         return mrun_err_prefix(err, "log");
     if (rc == SQLITE_DONE)
         return mrun_err_setx(err, ENOENT, "log: no lease '%s'", lease_id);
+    /* End the read before writing: a pending SELECT keeps its read snapshot, and if another connection commits
+     * meanwhile the INSERT cannot upgrade to a write lock and fails at once ("database is locked"), without
+     * waiting out the busy timeout. Seen with concurrent submits; chunks were lost. */
+    sqlite3_reset(s);
     /* One statement is its own transaction; a resent (lease, seq) hits the primary key and is dropped. */
     if (store_exec(st, err,
                    "INSERT INTO log_chunks(lease_id, seq, stream, data) VALUES (?,?,?,?) ON CONFLICT DO NOTHING",

@@ -235,10 +235,20 @@ static void send_log(void *ctx, int stream, const char *data, size_t len)
                          : stream == MRUN_EXEC_SYSTEM ? MRUN_STREAM_SYSTEM
                                                       : MRUN_STREAM_STDOUT;
         req.log.data = (mrun_bytes){.data = (uint8_t *)data, .len = n};
-        if (call(lc->s->ctx, &req, 10000, &rep, &err) == 0)
-            mrun_msg_fini(&rep);
-        else
-            mrun_log(MRUN_LOG_WARN, LOG, "log chunk %llu: %s", (unsigned long long)req.log.seq, err.msg);
+        /* a chunk is resent a few times (the coordinator drops duplicates by seq) before it is given up */
+        bool sent = false;
+        for (int tries = 0; tries < 5 && !sent; tries++) {
+            if (call(lc->s->ctx, &req, 10000, &rep, &err) == 0) {
+                mrun_msg_fini(&rep);
+                sent = true;
+            } else if (err.sys_errno == ESTALE || err.sys_errno == ENOENT) {
+                break;
+            } else {
+                usleep(100 * 1000 * (useconds_t)(tries + 1));
+            }
+        }
+        if (!sent)
+            mrun_log(MRUN_LOG_WARN, LOG, "log chunk %llu lost: %s", (unsigned long long)req.log.seq, err.msg);
         data += n;
         len -= n;
     }
