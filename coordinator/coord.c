@@ -135,7 +135,7 @@ static void *worker_main(void *arg)
     mrun_coord *c = arg;
     pthread_mutex_lock(&c->mu);
     while (!c->stopping) {
-        while (!c->qhead && !c->stopping && !c->kicked) {
+        while (!c->qhead && !c->stopping && !c->kicked && !c->n_pending && !c->reconcile_all) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 200 * 1000000L; /* the tick: parked deadlines and lease expiry */
@@ -152,18 +152,39 @@ static void *worker_main(void *arg)
             if (!c->qhead)
                 c->qtail = NULL;
         }
-        bool kicked = c->kicked;
         c->kicked = false;
+        bool all = c->reconcile_all;
+        c->reconcile_all = false;
+        char ids[16][MRUN_STORE_ID_LEN + 1];
+        size_t n_ids = 0;
+        while (!all && c->n_pending > 0 && n_ids < 16) {
+            c->n_pending--;
+            memcpy(ids[n_ids++], c->pending[c->n_pending], sizeof(ids[0]));
+        }
         pthread_mutex_unlock(&c->mu);
         if (w)
             handle(c, w);
-        if (kicked)
+        /* only what changed: reconciling every open pipeline on each event made throughput fall as queues grew */
+        if (all)
             coord_reconcile_all(c);
+        for (size_t i = 0; i < n_ids; i++)
+            coord_reconcile(c, ids[i]);
         coord_tick(c, wall_ms());
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+void coord_kick_pipeline(mrun_coord *c, const char *pipeline_id)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->n_pending < sizeof(c->pending) / sizeof(c->pending[0]))
+        snprintf(c->pending[c->n_pending++], sizeof(c->pending[0]), "%s", pipeline_id);
+    else
+        c->reconcile_all = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
 }
 
 void coord_kick(mrun_coord *c)
@@ -239,7 +260,8 @@ int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->submit_mu, NULL);
     pthread_cond_init(&c->cv, NULL);
-    if (mrun_store_open(cfg->data_dir, &c->st, err) < 0 || mrun_store_open(cfg->data_dir, &c->submit_st, err) < 0) {
+    if (mrun_store_open(cfg->data_dir, &c->st, err) < 0 || mrun_store_open(cfg->data_dir, &c->submit_st, err) < 0 ||
+        mrun_store_open(cfg->data_dir, &c->log_st, err) < 0 || mrun_store_relax_durability(c->log_st, err) < 0) {
         mrun_coord_stop(c);
         return mrun_err_prefix(err, "coordinator");
     }
@@ -280,7 +302,10 @@ int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_
         mrun_coord_stop(c);
         return mrun_err_prefix(err, "http");
     }
-    coord_kick(c); /* reconcile what the store holds */
+    pthread_mutex_lock(&c->mu);
+    c->reconcile_all = true; /* what the store holds from before */
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
     mrun_log(MRUN_LOG_INFO, "coordinator", "listening on %s", cfg->listen);
     *ret_coord = c;
     return 0;
@@ -311,6 +336,7 @@ void mrun_coord_stop(mrun_coord *c)
     coord_state_fini(c);
     mrun_store_close(c->st);
     mrun_store_close(c->submit_st);
+    mrun_store_close(c->log_st);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->submit_mu);
@@ -355,6 +381,6 @@ out:
     mrun_store_blob_writer_free(bw);
     pthread_mutex_unlock(&c->submit_mu);
     if (rc == 0)
-        coord_kick(c);
+        coord_kick_pipeline(c, ret_id);
     return rc;
 }

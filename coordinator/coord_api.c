@@ -356,7 +356,7 @@ static int retry_pipeline(void *ctx, const mrun_http_req *req, mrun_http_resp *r
     }
     mrun_log(MRUN_LOG_INFO, "coordinator", "pipeline %s: %zu stage(s) retried%s%.64s%s", req->params[0], n,
              stage ? " from '" : "", stage ? stage : "", stage ? "'" : "");
-    coord_kick(a->c); /* the worker reconciles the waiting stages and leases the ready ones to parked runners */
+    coord_kick_pipeline(a->c, req->params[0]); /* the worker reconciles the waiting stages and leases the ready ones to parked runners */
     return mrun_http_json(resp, 200, json_pack("{s:I}", "retried", (json_int_t)n));
 }
 

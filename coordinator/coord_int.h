@@ -66,15 +66,19 @@ struct mrun_coord {
     work works[COORD_CONTEXTS];
     pthread_t thread;
     bool thread_started;
-    pthread_mutex_t mu; /* guards qhead, qtail, stopping, kicked */
+    pthread_mutex_t mu; /* guards qhead, qtail, stopping, kicked, pending, n_pending, reconcile_all */
     pthread_cond_t cv;
     work *qhead, *qtail;
     bool stopping, kicked;
+    char pending[256][MRUN_STORE_ID_LEN + 1]; /* pipelines whose stages may have become ready */
+    size_t n_pending;
+    bool reconcile_all; /* at start, or when pending overflowed */
     /* the submit side: any thread, under submit_mu */
     pthread_mutex_t submit_mu;
     mrun_store *submit_st;
     /* the worker thread's own */
     mrun_store *st;
+    mrun_store *log_st; /* log appends only, without an fsync per chunk */
     runner_rec runners[COORD_MAX_RUNNERS];
     size_t n_runners;
     pl_cached cache[COORD_MAX_CACHE];
@@ -86,11 +90,15 @@ struct mrun_coord {
 
 void coord_reply(work *w, const mrun_msg *msg);
 void coord_reply_error(work *w, const char *code, const char *message);
+/* Wakes the worker to serve parked long polls. Any thread. */
 void coord_kick(struct mrun_coord *c);
+/* Asks the worker to reconcile one pipeline (its waiting stages may be ready), then serve parked polls. */
+void coord_kick_pipeline(struct mrun_coord *c, const char *pipeline_id);
 
 /* coord_work.c, worker thread only */
 void coord_dispatch(struct mrun_coord *c, work *w, const mrun_msg *req);
 void coord_reconcile_all(struct mrun_coord *c);
+void coord_reconcile(struct mrun_coord *c, const char *pipeline_id);
 void coord_tick(struct mrun_coord *c, int64_t now_ms);
 void coord_state_fini(struct mrun_coord *c);
 

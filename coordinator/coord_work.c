@@ -199,7 +199,7 @@ _Static_assert((int)MRUN_STORE_STAGE_FAILED == (int)MRUN_STAGE_FAILED, "stage st
 _Static_assert((int)MRUN_STORE_STAGE_SKIPPED == (int)MRUN_STAGE_SKIPPED, "stage states");
 _Static_assert((int)MRUN_STORE_STAGE_CANCELLED == (int)MRUN_STAGE_CANCELLED, "stage states");
 
-static void reconcile(mrun_coord *c, const char *pipeline_id)
+void coord_reconcile(mrun_coord *c, const char *pipeline_id)
 {
     pl_cached *pc = pipeline_load(c, pipeline_id);
     if (!pc)
@@ -263,7 +263,7 @@ void coord_reconcile_all(mrun_coord *c)
     if (mrun_store_pipeline_list(c->st, -1, 256, collect_open, l, &err) < 0)
         mrun_log(MRUN_LOG_ERROR, LOG, "list pipelines: %s", err.msg);
     for (size_t i = 0; i < l->n; i++)
-        reconcile(c, l->ids[i]);
+        coord_reconcile(c, l->ids[i]);
     free(l);
 }
 
@@ -429,7 +429,7 @@ static int try_assign(mrun_coord *c, work *w, runner_rec *rr)
             continue;
         if (l->attempt[i] == 0) {
             /* never leased: make sure its `if:` was evaluated (reconcile may not have run since the submit) */
-            reconcile(c, l->pid[i]);
+            coord_reconcile(c, l->pid[i]);
         }
         mrun_store_lease lease;
         if (mrun_store_lease_create(c->st, l->pid[i], l->stage[i], rr->id, wall_ms(), c->cfg.lease_timeout_ms, &lease,
@@ -501,7 +501,9 @@ static void on_heartbeat(mrun_coord *c, work *w, const mrun_msg_heartbeat *h)
 static void on_log(mrun_coord *c, work *w, const mrun_msg_log *l)
 {
     mrun_err err = MRUN_ERR_INIT;
-    if (mrun_store_log_append(c->st, l->lease_id, (int64_t)l->seq, (int)l->stream + 1, l->data.data, l->data.len,
+    /* logs go through the connection that does not fsync each commit: a chunk per line of output would
+     * otherwise cost an fsync each on the worker thread (measured: it dominated dispatch) */
+    if (mrun_store_log_append(c->log_st, l->lease_id, (int64_t)l->seq, (int)l->stream + 1, l->data.data, l->data.len,
                               &err) < 0) {
         coord_reply_error(w, err.sys_errno == ENOENT ? MRUN_PERR_UNKNOWN_LEASE : MRUN_PERR_BAD_REQUEST, err.msg);
         return;
@@ -622,7 +624,7 @@ static void on_result(mrun_coord *c, work *w, const mrun_msg_result *r)
     mrun_log(MRUN_LOG_INFO, LOG, "pipeline %s stage '%s' attempt %u %s (exit %d)", pipeline_id, stage, r->attempt,
              mrun_result_status_name(r->status), r->exit_code);
     if (pipeline_id[0])
-        reconcile(c, pipeline_id);
+        coord_reconcile(c, pipeline_id);
     reply_simple(w, MRUN_MSG_ACK);
     coord_kick(c); /* new ready stages may wake parked runners */
 }

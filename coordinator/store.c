@@ -506,3 +506,11 @@ int mrun_store_secret_get(mrun_store *st, const char *name, char **ret_value, mr
     *ret_value = v;
     return 0;
 }
+
+int mrun_store_relax_durability(mrun_store *st, mrun_err *err)
+{
+    int rc = sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return store_db_err(st, rc, "synchronous=NORMAL", err);
+    return 0;
+}

@@ -62,6 +62,10 @@ static inline const char *mrun_store_stage_state_name(mrun_store_stage_state s)
 int mrun_store_open(const char *data_dir, mrun_store **ret_st, mrun_err *err);
 /* Accepts NULL. */
 void mrun_store_close(mrun_store *st);
+
+/* For a connection that only appends logs: commits no longer fsync (WAL, synchronous=NORMAL). What it writes
+ * survives a crash of the process, not necessarily a power loss; everything else keeps synchronous=FULL. */
+int mrun_store_relax_durability(mrun_store *st, mrun_err *err);
 static inline void mrun_store_closep(mrun_store **st)
 {
     mrun_store_close(*st);
