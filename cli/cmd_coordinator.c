@@ -28,6 +28,8 @@ static const char usage_text[] =
     "  --listen URL          nng address for runners (default tcp://0.0.0.0:7700; tls+tcp://... with TLS)\n"
     "  --tls-cert FILE       PEM certificate (chain) for a tls+tcp:// listen address\n"
     "  --tls-key FILE        its PEM private key\n"
+    "  --http-tls-cert FILE  serve the HTTP API as HTTPS with this PEM certificate (chain)\n"
+    "  --http-tls-key FILE   and this key\n"
     "  --http ADDR           HTTP API address (default 0.0.0.0:7070; 'none' for no API)\n"
     "  --lease-timeout DUR   a silent runner's stages go back to the queue after this (default 5000 ms)\n"
     "  --insecure-open       accept runners and API calls without tokens (for a trusted, local network only)\n"
@@ -42,11 +44,12 @@ int mrun_cmd_coordinator(int argc, char **argv)
         {"http", required_argument, NULL, 'H'},          {"lease-timeout", required_argument, NULL, 't'},
         {"insecure-open", no_argument, NULL, 'o'},       {"log-level", required_argument, NULL, 'L'},
         {"tls-cert", required_argument, NULL, 'T'},    {"tls-key", required_argument, NULL, 'K'},
+        {"http-tls-cert", required_argument, NULL, 'P'}, {"http-tls-key", required_argument, NULL, 'Q'},
         {"config", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
     const char *data = getenv("MRUN_DATA"), *listen = getenv("MRUN_LISTEN"), *http = getenv("MRUN_HTTP");
     const char *level = getenv("MRUN_LOG_LEVEL");
     long lease_ms = 5000;
-    const char *tls_cert = NULL, *tls_key = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *http_cert = NULL, *http_key = NULL;
     int open = 0, c;
     /* --config FILE (or MRUN_CONFIG): the file's settings, overridden by the flags */
     const char *config = getenv("MRUN_CONFIG");
@@ -94,6 +97,12 @@ int mrun_cmd_coordinator(int argc, char **argv)
         case 'K':
             tls_key = optarg;
             break;
+        case 'P':
+            http_cert = optarg;
+            break;
+        case 'Q':
+            http_key = optarg;
+            break;
         case 'C':
             break; /* read above */
         case 'h':
@@ -126,7 +135,9 @@ int mrun_cmd_coordinator(int argc, char **argv)
                              .open_registration = open,
                              .open_api = open,
                              .tls_cert = tls_cert,
-                             .tls_key = tls_key};
+                             .tls_key = tls_key,
+                             .http_tls_cert = http_cert,
+                             .http_tls_key = http_key};
     mrun_err err = MRUN_ERR_INIT;
     mrun_coord *coord = NULL;
     if (mrun_coord_start(&cfg, &coord, &err) < 0) {

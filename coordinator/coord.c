@@ -198,7 +198,7 @@ void coord_kick(mrun_coord *c)
 /* ---- lifecycle ---------------------------------------------------------------------------------------------- */
 
 /* A PEM file, NUL-terminated, at most 1 MiB. */
-static int read_pem(const char *path, char **ret, mrun_err *err)
+int coord_read_pem(const char *path, char **ret, mrun_err *err)
 {
     mrun_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -229,7 +229,7 @@ static int listen_on(mrun_coord *c, const mrun_coord_config *cfg, mrun_err *err)
     if (!cfg->tls_cert || !cfg->tls_key)
         return mrun_err_setx(err, EINVAL, "listen on '%s': a tls+ URL needs --tls-cert and --tls-key", cfg->listen);
     mrun_autofree char *cert = NULL, *key = NULL;
-    if (read_pem(cfg->tls_cert, &cert, err) < 0 || read_pem(cfg->tls_key, &key, err) < 0)
+    if (coord_read_pem(cfg->tls_cert, &cert, err) < 0 || coord_read_pem(cfg->tls_key, &key, err) < 0)
         return -1;
     nng_listener l;
     nng_tls_config *tc = NULL;

@@ -23,6 +23,8 @@ typedef struct mrun_coord_config {
     int open_api;             /* 1: the HTTP API needs no token (every request is admin) */
     const char *tls_cert;     /* with tls_key: PEM files for a tls+tcp:// listen URL */
     const char *tls_key;
+    const char *http_tls_cert; /* with http_tls_key: the HTTP API serves HTTPS */
+    const char *http_tls_key;
 } mrun_coord_config;
 
 typedef struct mrun_coord_submit {

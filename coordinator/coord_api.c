@@ -589,6 +589,17 @@ int coord_api_start(mrun_coord *c, const char *listen, mrun_err *err)
         return -1;
     if (!c->cfg.open_api)
         mrun_http_set_auth(a->http, check_token, a);
+    if (c->cfg.http_tls_cert || c->cfg.http_tls_key) {
+        mrun_autofree char *cert = NULL, *key = NULL;
+        if (!c->cfg.http_tls_cert || !c->cfg.http_tls_key)
+            return mrun_err_setx(err, EINVAL, "HTTPS needs both --http-tls-cert and --http-tls-key");
+        if (coord_read_pem(c->cfg.http_tls_cert, &cert, err) < 0 || coord_read_pem(c->cfg.http_tls_key, &key, err) < 0)
+            return -1;
+        int r = mrun_http_set_tls(a->http, cert, key, err);
+        explicit_bzero(key, strlen(key));
+        if (r < 0)
+            return -1;
+    }
     static const struct {
         const char *method, *pattern, *role;
         unsigned flags;

@@ -102,6 +102,9 @@ void coord_reconcile(struct mrun_coord *c, const char *pipeline_id);
 void coord_tick(struct mrun_coord *c, int64_t now_ms);
 void coord_state_fini(struct mrun_coord *c);
 
+/* coord.c: reads a PEM file (at most 1 MiB) into a malloc'd NUL-terminated string. */
+int coord_read_pem(const char *path, char **ret, mrun_err *err);
+
 /* coord_api.c: the HTTP API (docs/api.md) with its own store connection. */
 int coord_api_start(struct mrun_coord *c, const char *listen, mrun_err *err);
 void coord_api_stop(struct mrun_coord *c);

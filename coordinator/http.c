@@ -21,6 +21,7 @@
 
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "../common/auto.h"
 #include "../common/log.h"
@@ -49,6 +50,7 @@ struct route {
  * shared by nng's threads. mu/cv guard inflight and released, which mrun_http_free waits on. */
 struct mrun_http {
     char url[300];
+    nng_tls_config *tls; /* HTTPS when set (mrun_http_set_tls); the server holds its own reference */
     mrun_http_limits lim;
     struct route *routes;
     unsigned n_routes;
@@ -775,6 +777,25 @@ static int nng_fail(mrun_err *err, int rv, const char *what)
     return mrun_err_setx(err, e, "%s: %s", what, nng_strerror(rv));
 }
 
+int mrun_http_set_tls(mrun_http *h, const char *cert_pem, const char *key_pem, mrun_err *err)
+{
+    assert(!h->srv);
+    char url[sizeof(h->url)];
+    if (snprintf(url, sizeof(url), "https://%s", h->url + 7) >= (int)sizeof(url))
+        return mrun_err_setx(err, E2BIG, "http: address too long for https");
+    int rv = nng_tls_config_alloc(&h->tls, NNG_TLS_MODE_SERVER);
+    if (rv == 0)
+        rv = nng_tls_config_own_cert(h->tls, cert_pem, key_pem, NULL);
+    if (rv != 0) {
+        if (h->tls)
+            nng_tls_config_free(h->tls);
+        h->tls = NULL;
+        return nng_fail(err, rv, "https certificate");
+    }
+    memcpy(h->url, url, sizeof(url));
+    return 0;
+}
+
 int mrun_http_start(mrun_http *h, mrun_err *err)
 {
     assert(!h->srv);
@@ -784,7 +805,11 @@ int mrun_http_start(mrun_http *h, mrun_err *err)
         return nng_fail(err, rv, h->url);
     rv = nng_http_server_hold(&h->srv, url);
     nng_url_free(url);
+    if (rv == 0 && h->tls)
+        rv = nng_http_server_set_tls(h->srv, h->tls);
     if (rv != 0) {
+        if (h->srv)
+            nng_http_server_release(h->srv);
         h->srv = NULL;
         return nng_fail(err, rv, h->url);
     }
@@ -845,6 +870,8 @@ void mrun_http_free(mrun_http *h)
     if (!h)
         return;
     stop_server(h);
+    if (h->tls)
+        nng_tls_config_free(h->tls);
     for (unsigned i = 0; h->routes && i < h->n_routes; i++) {
         free(h->routes[i].pattern);
         free(h->routes[i].pat);

@@ -87,6 +87,8 @@ void mrun_http_set_auth(mrun_http *h, mrun_http_auth_fn check, void *ctx);
 int mrun_http_set_metrics(mrun_http *h, const char *min_role, mrun_http_metrics_fn fn, void *ctx, mrun_err *err);
 
 /* Binds and starts serving; the route table is frozen from here on. Errors: EADDRINUSE, EADDRNOTAVAIL, ... */
+/* Serves HTTPS instead of HTTP with this PEM certificate (chain) and key; before mrun_http_start. */
+int mrun_http_set_tls(mrun_http *h, const char *cert_pem, const char *key_pem, mrun_err *err);
 int mrun_http_start(mrun_http *h, mrun_err *err);
 
 /* The bound TCP port (the real one when listen said :0), or -1 before a successful start. */

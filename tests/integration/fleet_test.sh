@@ -242,12 +242,15 @@ tls)
         -keyout other.key -out other.pem >/dev/null 2>&1 || fail "make other CA"
     NNG="tls+tcp://127.0.0.1:$(port)"
     HTTP_PORT=$(port)
-    API="http://127.0.0.1:$HTTP_PORT/api/v1"
+    # the HTTP API over HTTPS too, with the same certificate, verified by curl against the CA
+    API="https://localhost:$HTTP_PORT/api/v1"
+    api() { curl -sf --cacert "$T/ca.pem" -H "Authorization: Bearer $AT" "$@"; }
     "$MRUN" coordinator --data "$T/data" --listen "$NNG" --tls-cert srv.pem --tls-key srv.key \
-        --http "127.0.0.1:$HTTP_PORT" --lease-timeout 2000 >>"$T/coord.log" 2>&1 &
+        --http "127.0.0.1:$HTTP_PORT" --http-tls-cert srv.pem --http-tls-key srv.key --lease-timeout 2000 \
+        >>"$T/coord.log" 2>&1 &
     PIDS="$PIDS $!"
     i=0
-    until curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1; do
+    until curl -sf --cacert "$T/ca.pem" "https://localhost:$HTTP_PORT/healthz" >/dev/null 2>&1; do
         i=$((i + 1))
         [ $i -lt 100 ] || fail "TLS coordinator did not come up"
         sleep 0.05
@@ -265,6 +268,9 @@ tls)
     api "$API/pipelines/$id/logs/a" | json 'd["data"]' | grep -q over-tls || fail "no log over TLS"
     names=$(api "$API/runners" | json '" ".join(sorted(r["name"] for r in d["runners"]))')
     [ "$names" = trusted ] || fail "registered runners: '$names', want only 'trusted'"
+    curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && fail "plain HTTP still answered"
+    curl -sf --cacert "$T/other.pem" "https://localhost:$HTTP_PORT/healthz" >/dev/null 2>&1 &&
+        fail "curl trusting another CA accepted the API's certificate"
     ;;
 ops)
     # the operator's commands against the fleet: retry (a stage gated on a secret set only before the retry, and
