@@ -176,6 +176,17 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+void coord_hist_observe(mrun_coord *c, coord_hist *h, double seconds)
+{
+    size_t i = 0;
+    while (i < COORD_HIST_BUCKETS && seconds > h->bounds[i])
+        i++;
+    pthread_mutex_lock(&c->hist_mu);
+    h->counts[i]++;
+    h->sum += seconds;
+    pthread_mutex_unlock(&c->hist_mu);
+}
+
 void coord_kick_pipeline(mrun_coord *c, const char *pipeline_id)
 {
     pthread_mutex_lock(&c->mu);
@@ -259,6 +270,12 @@ int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_
         c->cfg.heartbeat_ms = 1000;
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->submit_mu, NULL);
+    pthread_mutex_init(&c->hist_mu, NULL);
+    static const double dispatch_bounds[COORD_HIST_BUCKETS] = {0.002, 0.005, 0.01, 0.02, 0.05,
+                                                               0.1,   0.5,   1,    5,    30};
+    static const double duration_bounds[COORD_HIST_BUCKETS] = {0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800};
+    c->dispatch.bounds = dispatch_bounds;
+    c->duration.bounds = duration_bounds;
     pthread_cond_init(&c->cv, NULL);
     if (mrun_store_open(cfg->data_dir, &c->st, err) < 0 || mrun_store_open(cfg->data_dir, &c->submit_st, err) < 0 ||
         mrun_store_open(cfg->data_dir, &c->log_st, err) < 0 || mrun_store_relax_durability(c->log_st, err) < 0) {
@@ -340,6 +357,7 @@ void mrun_coord_stop(mrun_coord *c)
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->submit_mu);
+    pthread_mutex_destroy(&c->hist_mu);
     free(c);
 }
 

@@ -563,6 +563,16 @@ static int metrics(void *ctx, mrun_metrics *m, mrun_err *err)
     if (mrun_metrics_gauge(m, "mrun_runners", "Runners by state.", online, (double)rc.online, err) < 0 ||
         mrun_metrics_gauge(m, "mrun_runners", "Runners by state.", gone, (double)rc.gone, err) < 0)
         return -1;
+    coord_hist dispatch, duration;
+    pthread_mutex_lock(&a->c->hist_mu);
+    dispatch = a->c->dispatch;
+    duration = a->c->duration;
+    pthread_mutex_unlock(&a->c->hist_mu);
+    if (mrun_metrics_histogram(m, "mrun_dispatch_seconds", "Stage ready until leased to a runner (first attempts).",
+                               NULL, dispatch.bounds, dispatch.counts, COORD_HIST_BUCKETS, dispatch.sum, err) < 0 ||
+        mrun_metrics_histogram(m, "mrun_stage_duration_seconds", "A stage attempt's run time on its runner.", NULL,
+                               duration.bounds, duration.counts, COORD_HIST_BUCKETS, duration.sum, err) < 0)
+        return -1;
     for (int i = 0; i < 5; i++) {
         const char *const labels[] = {"state", pipeline_state_names[i], NULL};
         if (mrun_metrics_gauge(m, "mrun_pipelines", "Pipelines by state (the last 100000).", labels,

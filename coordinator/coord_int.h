@@ -47,8 +47,17 @@ typedef struct pl_cached {
     mrun_sched *sched;
     char event[32], ref[256], branch[256];
     char source_digest[MRUN_STORE_DIGEST_LEN + 1];
+    int64_t created_ms;
     uint64_t used; /* LRU clock */
 } pl_cached;
+
+/* A histogram the worker fills and the API reads, under its own lock. */
+#define COORD_HIST_BUCKETS 10
+typedef struct coord_hist {
+    const double *bounds; /* COORD_HIST_BUCKETS upper bounds, seconds */
+    uint64_t counts[COORD_HIST_BUCKETS + 1];
+    double sum;
+} coord_hist;
 
 typedef struct upload {
     char lease_id[64];
@@ -86,7 +95,12 @@ struct mrun_coord {
     upload uploads[COORD_MAX_UPLOADS];
     int64_t next_recover_ms;
     struct coord_api *api; /* the HTTP API, if any (coord_api.c) */
+    pthread_mutex_t hist_mu; /* guards the histograms */
+    coord_hist dispatch;     /* stage ready -> leased, first attempts */
+    coord_hist duration;     /* a stage attempt's run time as the runner reports it */
 };
+
+void coord_hist_observe(struct mrun_coord *c, coord_hist *h, double seconds);
 
 void coord_reply(work *w, const mrun_msg *msg);
 void coord_reply_error(work *w, const char *code, const char *message);

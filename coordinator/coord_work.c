@@ -123,6 +123,7 @@ static int copy_pinfo(const mrun_store_pipeline_info *p, void *ud)
     copy(pc->slot->ref, sizeof(pc->slot->ref), p->ref);
     copy(pc->slot->branch, sizeof(pc->slot->branch), p->branch);
     copy(pc->slot->source_digest, sizeof(pc->slot->source_digest), p->source_digest);
+    pc->slot->created_ms = p->created_ms;
     pc->yaml = p->yaml ? strdup(p->yaml) : NULL;
     return 0;
 }
@@ -404,6 +405,34 @@ static void build_lease(mrun_coord *c, pl_cached *pc, const mrun_pipeline_stage 
     m->lease.inputs = (mrun_inputv){.v = b->inputs, .n = b->n_inputs};
 }
 
+typedef struct need_times {
+    const mrun_pipeline_stage *st;
+    const mrun_pipeline *pl;
+    int64_t ready_ms;
+} need_times;
+
+static int max_need_finish(const mrun_store_stage_info *s, void *ud)
+{
+    need_times *nt = ud;
+    for (size_t k = 0; k < nt->st->n_needs; k++)
+        if (strcmp(mrun_pipeline_stage_at(nt->pl, nt->st->needs[k])->name, s->name) == 0 &&
+            s->finished_ms > nt->ready_ms)
+            nt->ready_ms = s->finished_ms;
+    return 0;
+}
+
+/* Dispatch latency of a first attempt: from when the stage became ready (its pipeline was accepted, or its last
+ * need finished) until now, when it was leased. */
+static void observe_dispatch(mrun_coord *c, pl_cached *pc, const mrun_pipeline_stage *st)
+{
+    need_times nt = {.st = st, .pl = pc->pl, .ready_ms = pc->created_ms};
+    mrun_err err = MRUN_ERR_INIT;
+    if (st->n_needs && mrun_store_stage_list(c->st, pc->id, -1, max_need_finish, &nt, &err) < 0)
+        return;
+    int64_t d = wall_ms() - nt.ready_ms;
+    coord_hist_observe(c, &c->dispatch, d > 0 ? (double)d / 1000.0 : 0.0);
+}
+
 /* Leases the oldest ready stage this runner may run; 1 when it replied with a lease, 0 when there was none. */
 static int try_assign(mrun_coord *c, work *w, runner_rec *rr)
 {
@@ -442,6 +471,8 @@ static int try_assign(mrun_coord *c, work *w, runner_rec *rr)
         build_lease(c, pc, st, &lease, l->stage[i], b, &m);
         mrun_log(MRUN_LOG_INFO, LOG, "pipeline %s stage '%s' attempt %d leased to runner '%s'", l->pid[i],
                  l->stage[i], lease.attempt, rr->name);
+        if (lease.attempt == 1)
+            observe_dispatch(c, pc, st);
         coord_reply(w, &m);
         for (size_t k = 0; k < b->n_secret_values; k++)
             free(b->secret_values[k]);
@@ -623,6 +654,7 @@ static void on_result(mrun_coord *c, work *w, const mrun_msg_result *r)
     }
     mrun_log(MRUN_LOG_INFO, LOG, "pipeline %s stage '%s' attempt %u %s (exit %d)", pipeline_id, stage, r->attempt,
              mrun_result_status_name(r->status), r->exit_code);
+    coord_hist_observe(c, &c->duration, (double)(r->finished_ms - r->started_ms) / 1000.0);
     if (pipeline_id[0])
         coord_reconcile(c, pipeline_id);
     reply_simple(w, MRUN_MSG_ACK);

@@ -101,6 +101,8 @@ YML
     api "http://127.0.0.1:$HTTP_PORT/metrics" >"$T/metrics.txt" || fail "/metrics"
     grep -q '^mrun_pipelines{state="passed"} 1$' "$T/metrics.txt" || fail "/metrics lacks the passed pipeline"
     grep -q '^mrun_queue_depth 0$' "$T/metrics.txt" || fail "/metrics lacks the queue depth"
+    grep -q '^mrun_dispatch_seconds_count 2$' "$T/metrics.txt" || fail "/metrics: want 2 dispatches observed (first attempts)"
+    grep -q '^mrun_stage_duration_seconds_count 2$' "$T/metrics.txt" || fail "/metrics: want 2 stage results observed"
     ;;
 restart_coord)
     cat >"$T/p.yml" <<'YML'
