@@ -369,6 +369,28 @@ YML
     "$MRUN" cancel nothex >/dev/null 2>&1; [ $? = 2 ] || fail "cancel of a bad id: want exit 2"
     grep -rq "$AT" "$T"/*.log && fail "the token was printed"
     ;;
+hostile)
+    # a submitted source archive that tries to write outside the workspace: the runner refuses it, the stage
+    # fails with the reason, nothing lands outside
+    python3 - "$T/evil.tgz" <<'PY' || fail "make the archive"
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w:gz") as t:
+    for name, data in (("ok.txt", b"fine"), ("../../../../tmp/mrun-escaped-file", b"pwned")):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+PY
+    rm -f /tmp/mrun-escaped-file
+    d=$(api -X PUT --data-binary @"$T/evil.tgz" "$API/blobs" | json 'd["digest"]') || fail "blob upload"
+    id=$(python3 -c 'import json,sys; print(json.dumps({"pipeline": "stages:\n  a: {steps: [{run: cat ok.txt}]}\n", "source": sys.argv[1]}))' "$d" |
+        api -X POST -H 'Content-Type: application/json' --data-binary @- "$API/pipelines" | json 'd["id"]') || fail "submit"
+    s=$(wait_done "$id" 30)
+    [ "$s" = failed ] || fail "a pipeline with a hostile source ended '$s', want failed"
+    api "$API/pipelines/$id/logs/a" | json 'd["data"]' | grep -q "leaves the directory" ||
+        fail "the stage log does not say why the source was refused"
+    [ -e /tmp/mrun-escaped-file ] && fail "the archive wrote outside the workspace"
+    [ -n "$(find "$T"/work-r1 "$T"/work-r2 -mindepth 1 2>/dev/null)" ] && fail "a refused workspace was left behind"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2
