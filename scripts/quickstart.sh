@@ -1,11 +1,12 @@
 #!/bin/sh
-# The main job, for now: set up, build, and run a hello-world inside the sandbox, showing what it cannot do.
+# The main job, for now: set up, build, run a hello-world inside the sandbox (showing what it cannot do), then the
+# sample app's whole pipeline with `mrun run` (embedded coordinator and runner, every step sandboxed).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 echo
 echo '$ mrun sandbox --mem 256M --timeout 30s -- sh -c "..."'
-exec ./build/mrun sandbox --mem 256M --timeout 30s --json /dev/stderr -- /bin/sh -c '
+./build/mrun sandbox --mem 256M --timeout 30s --json /dev/stderr -- /bin/sh -c '
 echo "hello from $(hostname), uid $(id -u) in here, working in $(pwd)"
 echo "capabilities: $(grep CapEff /proc/self/status | cut -f2), seccomp mode $(grep "^Seccomp:" /proc/self/status | cut -f2)"
 echo "network interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" " ")"
@@ -13,3 +14,8 @@ touch /usr/evil 2>/dev/null && echo "wrote to /usr!" || echo "/usr is read-only"
 ls /home /root 2>/dev/null && echo "host files visible!" || echo "no host home directories"
 echo "processes visible: $(ls /proc | grep -c "^[0-9]")"
 '
+app=$(mktemp -d /tmp/mrun-hello.XXXXXX)
+cp -r templates/hello/. "$app"/
+echo
+echo "\$ mrun run $app        # the sample app templates/hello, copied"
+exec ./build/mrun run "$app"

@@ -112,6 +112,15 @@ YML
         grep -q "$want" "$T/out" || fail "output lacks '$want'"
     done
     ;;
+hello)
+    # the sample app the README and the quickstart use passes its own pipeline, and as a pull request too
+    cp -r "$(dirname "$0")/../../templates/hello/." "$T/app/" || fail "copy the sample"
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "the sample app's pipeline failed"
+    grep -q "Ran 5 tests" "$T/out" || fail "the sample's unit tests did not run"
+    grep -q "smoke: 1699" "$T/out" || fail "the sample's build did not run"
+    "$MRUN" run --event pull_request "$T/app" >"$T/out" 2>&1 || fail "the sample as a pull request failed"
+    grep -q "a preview would start here" "$T/out" || fail "the pull-request stage did not run"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2
