@@ -10,6 +10,10 @@
  * argc and argv as argv[0], the file's settings as flags, then the original arguments (flags override the file).
  * Errors name file:line. The new argv lives for the rest of the process. */
 int mrun_cli_config(const char *path, const struct option *opts, int *argc, char ***argv, mrun_err *err);
+/* For a daemon command: applies --config FILE (or MRUN_CONFIG) if given. Returns 0, or 2 after printing why. */
+int mrun_cli_daemon_config(const char *cmd, const struct option *opts, int *argc, char ***argv);
+/* Sets the log level (NULL: keep) and routes SIGTERM/SIGINT to on_stop, ignoring SIGPIPE. 0, or 2 (printed). */
+int mrun_cli_daemon_start(const char *cmd, const char *level, void (*on_stop)(int));
 
 int mrun_cmd_sandbox(int argc, char **argv);
 int mrun_cmd_unpack(int argc, char **argv);

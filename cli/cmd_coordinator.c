@@ -52,17 +52,8 @@ int mrun_cmd_coordinator(int argc, char **argv)
     const char *tls_cert = NULL, *tls_key = NULL, *http_cert = NULL, *http_key = NULL;
     int open = 0, c;
     /* --config FILE (or MRUN_CONFIG): the file's settings, overridden by the flags */
-    const char *config = getenv("MRUN_CONFIG");
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--config") == 0)
-            config = argv[i + 1];
-    if (config) {
-        mrun_err cerr = MRUN_ERR_INIT;
-        if (mrun_cli_config(config, opts, &argc, &argv, &cerr) < 0) {
-            fprintf(stderr, "mrun coordinator: %s\n", cerr.msg);
-            return 2;
-        }
-    }
+    if (mrun_cli_daemon_config("coordinator", opts, &argc, &argv) != 0)
+        return 2;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -113,21 +104,8 @@ int mrun_cmd_coordinator(int argc, char **argv)
             return 2;
         }
     }
-    if (level) {
-        int l = mrun_log_parse_level(level);
-        if (l < 0) {
-            fprintf(stderr, "mrun coordinator: bad log level '%s'\n", level);
-            return 2;
-        }
-        mrun_log_set_level(l);
-    }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
+    if (mrun_cli_daemon_start("coordinator", level, on_stop) != 0)
+        return 2;
     mrun_coord_config cfg = {.data_dir = data ? data : "/var/lib/mrun",
                              .listen = listen ? listen : "tcp://0.0.0.0:7700",
                              .http = http && strcmp(http, "none") == 0 ? NULL : (http ? http : "0.0.0.0:7070"),

@@ -53,17 +53,8 @@ int mrun_cmd_runner(int argc, char **argv)
     long slots = 1, drain = 60;
     int c;
     /* --config FILE (or MRUN_CONFIG): the file's settings, overridden by the flags */
-    const char *config = getenv("MRUN_CONFIG");
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--config") == 0)
-            config = argv[i + 1];
-    if (config) {
-        mrun_err cerr = MRUN_ERR_INIT;
-        if (mrun_cli_config(config, opts, &argc, &argv, &cerr) < 0) {
-            fprintf(stderr, "mrun runner: %s\n", cerr.msg);
-            return 2;
-        }
-    }
+    if (mrun_cli_daemon_config("runner", opts, &argc, &argv) != 0)
+        return 2;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -121,14 +112,6 @@ int mrun_cmd_runner(int argc, char **argv)
             return 2;
         }
     }
-    if (level) {
-        int l = mrun_log_parse_level(level);
-        if (l < 0) {
-            fprintf(stderr, "mrun runner: bad log level '%s'\n", level);
-            return 2;
-        }
-        mrun_log_set_level(l);
-    }
     if (!token || !*token) {
         fprintf(stderr, "mrun runner: a token is needed (--token or MRUN_TOKEN)\n");
         return 2;
@@ -146,13 +129,8 @@ int mrun_cmd_runner(int argc, char **argv)
         p = comma + 1;
     }
     labels[n] = NULL;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
+    if (mrun_cli_daemon_start("runner", level, on_stop) != 0)
+        return 2;
     mrun_runner_config cfg = {.coordinator = coord ? coord : "tcp://127.0.0.1:7700", .token = token, .name = name,
                               .labels = labels, .slots = (int)slots, .work_dir = work, .tls_ca = tls_ca,
                               .tls_server_name = tls_name};

@@ -2,12 +2,14 @@
  * getopt table, so a setting and its flag can never drift apart). The file's settings go first and the command
  * line after, so flags override the file. */
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/auto.h"
+#include "../common/log.h"
 #include "cli.h"
 
 #define MAX_CONFIG (64 << 10)
@@ -97,5 +99,41 @@ int mrun_cli_config(const char *path, const struct option *opts, int *argc, char
     /* the strings are kept for the life of the process (a daemon's settings) */
     *argc = n;
     *argv = out;
+    return 0;
+}
+
+int mrun_cli_daemon_config(const char *cmd, const struct option *opts, int *argc, char ***argv)
+{
+    const char *config = getenv("MRUN_CONFIG");
+    for (int i = 1; i + 1 < *argc; i++)
+        if (strcmp((*argv)[i], "--config") == 0)
+            config = (*argv)[i + 1];
+    if (!config)
+        return 0;
+    mrun_err err = MRUN_ERR_INIT;
+    if (mrun_cli_config(config, opts, argc, argv, &err) < 0) {
+        fprintf(stderr, "mrun %s: %s\n", cmd, err.msg);
+        return 2;
+    }
+    return 0;
+}
+
+int mrun_cli_daemon_start(const char *cmd, const char *level, void (*on_stop)(int))
+{
+    if (level) {
+        int l = mrun_log_parse_level(level);
+        if (l < 0) {
+            fprintf(stderr, "mrun %s: bad log level '%s'\n", cmd, level);
+            return 2;
+        }
+        mrun_log_set_level(l);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
     return 0;
 }
