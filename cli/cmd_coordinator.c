@@ -31,7 +31,8 @@ static const char usage_text[] =
     "  --http-tls-cert FILE  serve the HTTP API as HTTPS with this PEM certificate (chain)\n"
     "  --http-tls-key FILE   and this key\n"
     "  --http ADDR           HTTP API address (default 0.0.0.0:7070; 'none' for no API)\n"
-    "  --lease-timeout DUR   a silent runner's stages go back to the queue after this (default 5000 ms)\n"
+    "  --lease-timeout DUR   a silent runner's stages go back to the queue after this (default 4000 ms:\n"
+    "                        with the 0.5 s sweep, a dead runner's stages are requeued within 5 s)\n"
     "  --insecure-open       accept runners and API calls without tokens (for a trusted, local network only)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  --config FILE         settings as `key = value` lines, keys as these options (or MRUN_CONFIG)\n"
@@ -48,7 +49,7 @@ int mrun_cmd_coordinator(int argc, char **argv)
         {"config", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
     const char *data = getenv("MRUN_DATA"), *listen = getenv("MRUN_LISTEN"), *http = getenv("MRUN_HTTP");
     const char *level = getenv("MRUN_LOG_LEVEL");
-    long lease_ms = 5000;
+    long lease_ms = 4000;
     const char *tls_cert = NULL, *tls_key = NULL, *http_cert = NULL, *http_key = NULL;
     int open = 0, c;
     /* --config FILE (or MRUN_CONFIG): the file's settings, overridden by the flags */

@@ -16,7 +16,7 @@ typedef struct mrun_coord mrun_coord;
 typedef struct mrun_coord_config {
     const char *data_dir;     /* SQLite database and blobs */
     const char *listen;       /* nng URL: "tcp://0.0.0.0:7700", "inproc://mrun" */
-    int64_t lease_timeout_ms; /* a runner silent this long loses its leases (default 5000) */
+    int64_t lease_timeout_ms; /* a runner silent this long loses its leases (default 4000) */
     int64_t heartbeat_ms;     /* what runners are told to use (default 1000) */
     int open_registration;    /* 1: any runner may register without a token (embedded mode) */
     const char *http;         /* HTTP API address "127.0.0.1:7070", or NULL for none */

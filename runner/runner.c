@@ -34,6 +34,11 @@ typedef struct slot {
     int index;
     pthread_t thread;
     nng_ctx ctx;
+    nng_ctx log_ctx; /* the stage's log sender uses its own context, so it runs beside the slot's requests */
+    /* the last source this slot fetched: stages of one pipeline (and pipelines of one commit) share it */
+    char src_digest[65];
+    uint8_t *src;
+    size_t src_len;
     /* shared with the heartbeat thread, under r->mu */
     char lease_id[MRUN_PROTO_MAX_NAME + 1];
     volatile int cancel;
@@ -214,41 +219,141 @@ static void *heartbeat_main(void *arg)
 
 /* ---- one stage ---- */
 
+/* A stage's log leaves through a queue and a sender thread with its own nng context: the stage never waits for
+ * a round trip (a synchronous send before each step put one on the path to starting the sandbox), and the
+ * order is kept by the sequence numbers given at enqueue. The queue is bounded: a job that outruns the network
+ * is slowed by its own pipe, not by our memory. */
+#define LOG_QUEUE_MAX (8u << 20)
+
+typedef struct log_item {
+    struct log_item *next;
+    uint64_t seq;
+    int stream;
+    size_t len;
+    char data[];
+} log_item;
+
 typedef struct log_ctx {
     slot *s;
     const char *lease_id;
     uint64_t seq;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    log_item *head, *tail; /* mu */
+    size_t queued;         /* mu: bytes waiting */
+    bool done;             /* mu: no more items will come */
+    pthread_t thread;
+    bool started;
 } log_ctx;
 
-/* The stage's output, sent as it comes (each chunk acknowledged; resends are deduplicated by seq). */
+/* Sends one chunk, resending a few times (the coordinator drops duplicates by seq) before giving it up. */
+static void send_chunk(log_ctx *lc, const log_item *it)
+{
+    mrun_msg req, rep;
+    mrun_err err = MRUN_ERR_INIT;
+    mrun_msg_init(&req, MRUN_MSG_LOG);
+    req.log.lease_id = (char *)lc->lease_id;
+    req.log.seq = it->seq;
+    req.log.stream = it->stream == MRUN_EXEC_STDERR   ? MRUN_STREAM_STDERR
+                     : it->stream == MRUN_EXEC_SYSTEM ? MRUN_STREAM_SYSTEM
+                                                      : MRUN_STREAM_STDOUT;
+    req.log.data = (mrun_bytes){.data = (uint8_t *)it->data, .len = it->len};
+    for (int tries = 0; tries < 5; tries++) {
+        if (call(lc->s->log_ctx, &req, 10000, &rep, &err) == 0) {
+            mrun_msg_fini(&rep);
+            return;
+        }
+        if (err.sys_errno == ESTALE || err.sys_errno == ENOENT)
+            break;
+        usleep(100 * 1000 * (useconds_t)(tries + 1));
+    }
+    mrun_log(MRUN_LOG_WARN, LOG, "log chunk %llu lost: %s", (unsigned long long)it->seq, err.msg);
+}
+
+static void *log_sender(void *arg)
+{
+    log_ctx *lc = arg;
+    pthread_mutex_lock(&lc->mu);
+    for (;;) {
+        while (!lc->head && !lc->done)
+            pthread_cond_wait(&lc->cv, &lc->mu);
+        log_item *it = lc->head;
+        if (!it)
+            break; /* done and drained */
+        lc->head = it->next;
+        if (!lc->head)
+            lc->tail = NULL;
+        pthread_mutex_unlock(&lc->mu);
+        send_chunk(lc, it);
+        pthread_mutex_lock(&lc->mu);
+        lc->queued -= it->len;
+        pthread_cond_broadcast(&lc->cv); /* room for a waiting producer */
+        free(it);
+    }
+    pthread_mutex_unlock(&lc->mu);
+    return NULL;
+}
+
+static void log_start(log_ctx *lc, slot *s, const char *lease_id)
+{
+    memset(lc, 0, sizeof(*lc));
+    lc->s = s;
+    lc->lease_id = lease_id;
+    pthread_mutex_init(&lc->mu, NULL);
+    pthread_cond_init(&lc->cv, NULL);
+    lc->started = pthread_create(&lc->thread, NULL, log_sender, lc) == 0;
+}
+
+/* Waits until everything queued is sent (before the result, so logs arrive first). */
+static void log_finish(log_ctx *lc)
+{
+    pthread_mutex_lock(&lc->mu);
+    lc->done = true;
+    pthread_cond_broadcast(&lc->cv);
+    pthread_mutex_unlock(&lc->mu);
+    if (lc->started)
+        pthread_join(lc->thread, NULL);
+    for (log_item *it = lc->head, *next; it; it = next) {
+        next = it->next;
+        free(it);
+    }
+    pthread_cond_destroy(&lc->cv);
+    pthread_mutex_destroy(&lc->mu);
+}
+
+/* The stage's output callback: queue it in protocol-sized chunks. */
 static void send_log(void *ctx, int stream, const char *data, size_t len)
 {
     log_ctx *lc = ctx;
     while (len > 0) {
         size_t n = len < MRUN_PROTO_MAX_LOG_DATA ? len : MRUN_PROTO_MAX_LOG_DATA;
-        mrun_msg req, rep;
-        mrun_err err = MRUN_ERR_INIT;
-        mrun_msg_init(&req, MRUN_MSG_LOG);
-        req.log.lease_id = (char *)lc->lease_id;
-        req.log.seq = lc->seq++;
-        req.log.stream = stream == MRUN_EXEC_STDERR   ? MRUN_STREAM_STDERR
-                         : stream == MRUN_EXEC_SYSTEM ? MRUN_STREAM_SYSTEM
-                                                      : MRUN_STREAM_STDOUT;
-        req.log.data = (mrun_bytes){.data = (uint8_t *)data, .len = n};
-        /* a chunk is resent a few times (the coordinator drops duplicates by seq) before it is given up */
-        bool sent = false;
-        for (int tries = 0; tries < 5 && !sent; tries++) {
-            if (call(lc->s->ctx, &req, 10000, &rep, &err) == 0) {
-                mrun_msg_fini(&rep);
-                sent = true;
-            } else if (err.sys_errno == ESTALE || err.sys_errno == ENOENT) {
-                break;
-            } else {
-                usleep(100 * 1000 * (useconds_t)(tries + 1));
-            }
+        log_item *it = malloc(sizeof(*it) + n);
+        if (!it)
+            return;
+        it->next = NULL;
+        it->stream = stream;
+        it->len = n;
+        memcpy(it->data, data, n);
+        pthread_mutex_lock(&lc->mu);
+        while (lc->started && lc->queued + n > LOG_QUEUE_MAX && !lc->done)
+            pthread_cond_wait(&lc->cv, &lc->mu);
+        it->seq = lc->seq++;
+        if (lc->tail)
+            lc->tail->next = it;
+        else
+            lc->head = it;
+        lc->tail = it;
+        lc->queued += n;
+        pthread_cond_broadcast(&lc->cv);
+        pthread_mutex_unlock(&lc->mu);
+        if (!lc->started) { /* no thread could be made: send it here */
+            pthread_mutex_lock(&lc->mu);
+            lc->head = lc->tail = NULL;
+            lc->queued = 0;
+            pthread_mutex_unlock(&lc->mu);
+            send_chunk(lc, it);
+            free(it);
         }
-        if (!sent)
-            mrun_log(MRUN_LOG_WARN, LOG, "log chunk %llu lost: %s", (unsigned long long)req.log.seq, err.msg);
         data += n;
         len -= n;
     }
@@ -392,6 +497,25 @@ static int open_parent(int ws_fd, char *rel, const char **ret_base, mrun_err *er
     return dfd;
 }
 
+/* The source archive by digest: from this slot's cache when it is the same as last time, else fetched (and then
+ * cached). The cached copy stays owned by the slot; *ret_buf is borrowed until the next call. */
+static int fetch_source(slot *s, const char *digest, const uint8_t **ret_buf, size_t *ret_len, mrun_err *err)
+{
+    if (!s->src || strcmp(s->src_digest, digest) != 0) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (fetch_blob(s, digest, s->r->cfg.max_source_bytes, &buf, &len, err) < 0)
+            return -1;
+        free(s->src);
+        s->src = buf;
+        s->src_len = len;
+        snprintf(s->src_digest, sizeof(s->src_digest), "%s", digest);
+    }
+    *ret_buf = s->src;
+    *ret_len = s->src_len;
+    return 0;
+}
+
 /* The artifacts of the stages this one needs, written into its workspace at their paths. */
 static int fetch_inputs(slot *s, const mrun_msg_lease *l, int ws_fd, mrun_err *err)
 {
@@ -469,11 +593,12 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
     mrun_exec_result res = {.failed_step = -1, .exit_code = -1};
     mrun_result_status status = MRUN_RESULT_ERROR;
     char error_text[512] = "";
-    log_ctx lc = {.s = s, .lease_id = l->lease_id};
+    log_ctx lc;
+    log_start(&lc, s, l->lease_id);
     char ws[1024];
     snprintf(ws, sizeof(ws), "%s/%s", r->cfg.work_dir, l->lease_id);
     mrun_autoclose int work_fd = open(r->cfg.work_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    uint8_t *src = NULL;
+    const uint8_t *src = NULL; /* the slot's cached source, borrowed */
     size_t src_len = 0;
     if (work_fd < 0 || mkdirat(work_fd, l->lease_id, 0755) < 0) {
         snprintf(error_text, sizeof(error_text), "workspace: %s", strerror(errno));
@@ -483,7 +608,7 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
         mrun_autoclose int ws_fd = openat(work_fd, l->lease_id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         mrun_unpack_limits lim = {.max_bytes = r->cfg.max_source_bytes};
         mrun_unpack_stats ust;
-        if (ws_fd < 0 || fetch_blob(s, l->source_digest, r->cfg.max_source_bytes, &src, &src_len, &err) < 0 ||
+        if (ws_fd < 0 || fetch_source(s, l->source_digest, &src, &src_len, &err) < 0 ||
             mrun_archive_unpack(src, src_len, ws_fd, &lim, &ust, &err) < 0) {
             snprintf(error_text, sizeof(error_text), "source: %s", ws_fd < 0 ? strerror(errno) : err.msg);
             send_log(&lc, MRUN_EXEC_SYSTEM, error_text, strlen(error_text));
@@ -566,7 +691,7 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
         }
     }
 report:
-    free(src);
+    log_finish(&lc);
     if (work_fd >= 0)
         remove_tree(work_fd, l->lease_id, 0);
     mrun_msg req, rep;
@@ -734,6 +859,8 @@ int mrun_runner_start(const mrun_runner_config *cfg, mrun_runner **ret_runner, m
         r->slots[i].r = r;
         r->slots[i].index = i;
         rv = nng_ctx_open(&r->slots[i].ctx, r->sock);
+        if (rv == 0)
+            rv = nng_ctx_open(&r->slots[i].log_ctx, r->sock);
     }
     if (rv != 0) {
         if (rv != -1)
@@ -779,8 +906,10 @@ void mrun_runner_stop(mrun_runner *r, int64_t drain_ms)
     }
     if (r->sock_open)
         nng_close(r->sock); /* ends the long polls */
-    for (int i = 0; i < r->n_started; i++)
+    for (int i = 0; i < r->n_started; i++) {
         pthread_join(r->slots[i].thread, NULL);
+        free(r->slots[i].src);
+    }
     if (r->hb_started)
         pthread_join(r->hb_thread, NULL);
     pthread_cond_destroy(&r->cv);
