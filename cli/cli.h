@@ -25,6 +25,7 @@ int mrun_cmd_secrets(int argc, char **argv);
 int mrun_cmd_submit(int argc, char **argv);
 int mrun_cmd_status(int argc, char **argv);
 int mrun_cmd_logs(int argc, char **argv);
+int mrun_cmd_scan(int argc, char **argv);
 int mrun_cmd_cancel(int argc, char **argv);
 int mrun_cmd_retry(int argc, char **argv);
 int mrun_cmd_artifacts(int argc, char **argv);

@@ -19,6 +19,7 @@ static const struct {
     {"runner", mrun_cmd_runner, "run a runner daemon"},
     {"runners", mrun_cmd_runners, "list the coordinator's runners"},
     {"sandbox", mrun_cmd_sandbox, "run a command in an isolated sandbox"},
+    {"scan", mrun_cmd_scan, "check a directory before pushing (scan secrets)"},
     {"secrets", mrun_cmd_secrets, "store a secret for stages (on the coordinator host)"},
     {"status", mrun_cmd_status, "show pipelines and their stages"},
     {"submit", mrun_cmd_submit, "send DIR's pipeline to a coordinator"},

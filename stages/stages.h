@@ -5,6 +5,7 @@
 #define MRUN_STAGES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/err.h"
 
@@ -39,6 +40,25 @@ typedef struct mrun_stage_def {
     const mrun_stage_option *options; /* terminated by a NULL key */
     mrun_stage_fn run;
 } mrun_stage_def;
+
+/* ---- the checks as functions, for `mrun scan` and the built-in stages ---- */
+
+struct mrun_findings;
+struct mrun_scan_stats;
+typedef void (*mrun_check_skip_fn)(void *ctx, const char *path, const char *reason);
+
+typedef struct mrun_check_opts {
+    uint64_t max_file_bytes;   /* files larger are skipped (0: 1 MiB) */
+    int baseline_dirfd;        /* baseline is relative to this (AT_FDCWD or the scanned root) */
+    const char *baseline;      /* a baseline file to apply, or NULL */
+    int baseline_optional;     /* a missing baseline is fine (the stage's default path) */
+    mrun_check_skip_fn skip;   /* told about every skipped file (may be NULL) */
+    void *skip_ctx;
+} mrun_check_opts;
+
+/* The secret scan over the tree at root_fd: findings (inline mrun:allow and the baseline applied) into out. */
+int mrun_check_secrets(int root_fd, const mrun_check_opts *o, struct mrun_findings *out,
+                       struct mrun_scan_stats *ret_stats, mrun_err *err);
 
 /* The registry: every built-in, for lookups and --help. */
 const mrun_stage_def *mrun_stages_find(const char *name);

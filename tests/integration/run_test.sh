@@ -121,6 +121,32 @@ hello)
     "$MRUN" run --event pull_request "$T/app" >"$T/out" 2>&1 || fail "the sample as a pull request failed"
     grep -q "a preview would start here" "$T/out" || fail "the pull-request stage did not run"
     ;;
+secretscan)
+    # the secret-scan built-in blocks an app with a planted key, says how to fix it, writes SARIF; an allow
+    # comment with a reason lets it through and shows it as suppressed
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+stages:
+  checks:
+    steps:
+      - uses: secret-scan
+        with: {sarif: reports/secrets.sarif}
+    artifacts: [reports/]
+  test: {needs: [checks], steps: [{run: echo tests-ran}]}
+YML
+    printf 'import os\nSTRIPE = "sk_live_51Mx9QpLk3Vb7Rt2Yh8Nc4Ze6Wu0JaQ"\n' >"$T/app/src/pay.py"
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 && fail "a planted key passed the secret scan"
+    grep -q "pay.py:2:" "$T/out" || fail "the report lacks file:line"
+    grep -q "sk_l…" "$T/out" || fail "the report lacks the redacted value"
+    grep -q "sk_live_51Mx9QpLk3Vb7Rt2Yh8Nc4Ze6Wu0JaQ" "$T/out" && fail "the report printed the whole secret"
+    grep -q "tests-ran" "$T/out" && fail "stages after a failed scan ran"
+    printf 'import os\nSTRIPE = "sk_live_51Mx9QpLk3Vb7Rt2Yh8Nc4Ze6Wu0JaQ"  # mrun:allow stripe-secret-key test fixture, revoked\n' \
+        >"$T/app/src/pay.py"
+    rule=$(grep -o "critical [a-z0-9-]*\|high [a-z0-9-]*" "$T/out" | head -1 | cut -d' ' -f2)
+    sed -i "s/mrun:allow stripe-secret-key/mrun:allow $rule/" "$T/app/src/pay.py"
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "an allowed finding still failed the scan (rule $rule)"
+    grep -q "suppressed" "$T/out" || fail "the suppressed finding is not shown as suppressed"
+    grep -q "tests-ran" "$T/out" || fail "the stage after the scan did not run"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2

@@ -1,0 +1,107 @@
+/* stage_secret_scan.c - `uses: secret-scan`: the secret scan as a pipeline step over the stage's workspace. The
+ * report goes to the log; `sarif: PATH` also writes SARIF into the workspace (to upload as an artifact). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/auto.h"
+#include "../common/parse.h"
+#include "findings.h"
+#include "secrets.h"
+#include "stages_int.h"
+
+static void log_skip(void *ctx, const char *path, const char *reason)
+{
+    const mrun_stage_ctx *sc = ctx;
+    char line[700];
+    int n = snprintf(line, sizeof(line), "secret-scan: skipped %.512s (%s)\n", path, reason);
+    if (n > 0)
+        sc->log(sc->log_ctx, 2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* Opens rel for writing beneath ws_fd, creating parent directories, never through a symlink. */
+static int create_beneath(int ws_fd, const char *rel, mrun_err *err)
+{
+    if (rel[0] == '/' || strstr(rel, ".."))
+        return mrun_err_setx(err, EINVAL, "'%s' must be a relative path without '..'", rel);
+    char buf[1024];
+    if (snprintf(buf, sizeof(buf), "%s", rel) >= (int)sizeof(buf))
+        return mrun_err_setx(err, E2BIG, "path too long");
+    int dfd = dup(ws_fd);
+    char *p = buf;
+    for (char *slash; dfd >= 0 && (slash = strchr(p, '/')) != NULL; p = slash + 1) {
+        *slash = '\0';
+        if (*p && mkdirat(dfd, p, 0755) < 0 && errno != EEXIST) {
+            close(dfd);
+            return mrun_err_set(err, errno, "'%s'", rel);
+        }
+        int next = *p ? openat(dfd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : dup(dfd);
+        close(dfd);
+        dfd = next;
+    }
+    if (dfd < 0)
+        return mrun_err_set(err, errno, "'%s'", rel);
+    int fd = openat(dfd, p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int e = errno;
+    close(dfd);
+    return fd >= 0 ? fd : mrun_err_set(err, e, "'%s'", rel);
+}
+
+int mrun_stage_secret_scan(const mrun_stage_ctx *ctx, mrun_err *err)
+{
+    const char *fail_on = mrun_stage_opt_get(ctx, "fail-on");
+    const char *sarif = mrun_stage_opt_get(ctx, "sarif");
+    const char *baseline = mrun_stage_opt_get(ctx, "baseline");
+    const char *max_size = mrun_stage_opt_get(ctx, "max-file-size");
+    mrun_severity threshold = MRUN_SEV_HIGH;
+    if (fail_on && mrun_severity_parse(fail_on, &threshold) < 0)
+        return mrun_err_setx(err, EINVAL, "secret-scan: fail-on must be low, medium, high or critical");
+    int64_t max_bytes = 1 << 20;
+    if (max_size && mrun_parse_size(max_size, &max_bytes, err) < 0)
+        return mrun_err_prefix(err, "secret-scan: max-file-size");
+    mrun_cleanup(mrun_findings_freep) mrun_findings *f = NULL;
+    if (mrun_findings_new(&f, err) < 0)
+        return -1;
+    mrun_check_opts o = {.max_file_bytes = (uint64_t)max_bytes,
+                         .baseline_dirfd = ctx->workspace_fd,
+                         .baseline = baseline ? baseline : ".mrun/secrets-baseline.json",
+                         .baseline_optional = baseline == NULL,
+                         .skip = log_skip,
+                         .skip_ctx = (void *)ctx};
+    mrun_scan_stats stats;
+    if (mrun_check_secrets(ctx->workspace_fd, &o, f, &stats, err) < 0)
+        return mrun_err_prefix(err, "secret-scan");
+    size_t n_rules;
+    const mrun_rule *rules = mrun_secrets_rules(&n_rules);
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *mem = open_memstream(&text, &text_len);
+    if (!mem)
+        return mrun_err_set(err, errno, "secret-scan: report");
+    int r = mrun_findings_report(f, MRUN_FORMAT_TEXT, "mrun secret-scan", rules, n_rules, &stats, false, mem, err);
+    fclose(mem);
+    if (r == 0 && text_len)
+        ctx->log(ctx->log_ctx, 1, text, text_len);
+    free(text);
+    if (r < 0)
+        return -1;
+    if (sarif) {
+        mrun_autoclose int fd = create_beneath(ctx->workspace_fd, sarif, err);
+        if (fd < 0)
+            return mrun_err_prefix(err, "secret-scan: sarif");
+        FILE *out = fdopen(mrun_steal_fd(&fd), "w");
+        if (!out)
+            return mrun_err_set(err, errno, "secret-scan: sarif");
+        r = mrun_findings_report(f, MRUN_FORMAT_SARIF, "mrun secret-scan", rules, n_rules, &stats, false, out, err);
+        if (fclose(out) != 0 && r == 0)
+            r = mrun_err_set(err, errno, "secret-scan: sarif");
+        if (r < 0)
+            return -1;
+    }
+    int worst = mrun_findings_max_severity(f);
+    return worst >= (int)threshold ? 1 : 0;
+}
