@@ -59,6 +59,9 @@ typedef struct mrun_check_opts {
 /* The secret scan over the tree at root_fd: findings (inline mrun:allow and the baseline applied) into out. */
 int mrun_check_secrets(int root_fd, const mrun_check_opts *o, struct mrun_findings *out,
                        struct mrun_scan_stats *ret_stats, mrun_err *err);
+/* The LLM-output lint over the tree at root_fd, likewise. */
+int mrun_check_lint(int root_fd, const mrun_check_opts *o, struct mrun_findings *out, struct mrun_scan_stats *ret_stats,
+                    mrun_err *err);
 
 /* The registry: every built-in, for lookups and --help. */
 const mrun_stage_def *mrun_stages_find(const char *name);

@@ -147,6 +147,25 @@ YML
     grep -q "suppressed" "$T/out" || fail "the suppressed finding is not shown as suppressed"
     grep -q "tests-ran" "$T/out" || fail "the stage after the scan did not run"
     ;;
+lint)
+    # llm-lint blocks verify=False with a fix hint and passes once it is fixed
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+stages:
+  lint:
+    steps:
+      - uses: llm-lint
+        with: {sarif: reports/lint.sarif}
+  test: {needs: [lint], steps: [{run: echo tests-ran}]}
+YML
+    printf 'import requests\n\ndef fetch(url):\n    return requests.get(url, verify=False)\n' >"$T/app/src/net.py"
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 && fail "verify=False passed the lint"
+    grep -q "net.py:4:.*py-tls-verify-disabled" "$T/out" || fail "no finding with file:line and rule"
+    grep -qi "verify=" "$T/out" || fail "no fix hint"
+    grep -q "tests-ran" "$T/out" && fail "the stage after a failed lint ran"
+    printf 'import requests\n\ndef fetch(url):\n    return requests.get(url, timeout=10)\n' >"$T/app/src/net.py"
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "the fixed app still fails the lint"
+    grep -q "tests-ran" "$T/out" || fail "the stage after the lint did not run"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Rejects calls to functions that are unsafe or hide errors (see shared/STYLE.md, section 13).
 root=${1:-.}
-pattern='\b(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol|system|popen|alloca|signal|rand|mktemp)\('
+pattern='(^|[^.A-Za-z0-9_"])(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol|system|popen|alloca|signal|rand|mktemp)\('
 found=$(grep -rnE "$pattern" --include='*.c' --include='*.h' \
     "$root/common" "$root/sandbox" "$root/cli" "$root/coordinator" "$root/runner" "$root/stages" 2>/dev/null |
     grep -vE '^\S+:[0-9]+:\s*(/\*|\*|//)')

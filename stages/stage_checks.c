@@ -1,5 +1,5 @@
-/* stage_secret_scan.c - `uses: secret-scan`: the secret scan as a pipeline step over the stage's workspace. The
- * report goes to the log; `sarif: PATH` also writes SARIF into the workspace (to upload as an artifact). */
+/* stage_checks.c - `uses: secret-scan` and `uses: llm-lint`: a check as a pipeline step over the stage's workspace.
+ * The report goes to the log; `sarif: PATH` also writes SARIF into the workspace (to upload as an artifact). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,14 +11,29 @@
 #include "../common/auto.h"
 #include "../common/parse.h"
 #include "findings.h"
+#include "lint.h"
 #include "secrets.h"
 #include "stages_int.h"
+
+/* What differs between the checks run as stages. */
+typedef struct check_kind {
+    const char *name;     /* the stage's name, for messages */
+    const char *tool;     /* in reports */
+    const char *baseline; /* default baseline path in the workspace */
+    const mrun_rule *(*rules)(size_t *ret_n);
+    int (*run)(int root_fd, const mrun_check_opts *o, mrun_findings *out, mrun_scan_stats *ret_stats, mrun_err *err);
+} check_kind;
+
+static const check_kind secret_scan = {"secret-scan", "mrun secret-scan", ".mrun/secrets-baseline.json",
+                                       mrun_secrets_rules, mrun_check_secrets};
+static const check_kind llm_lint = {"llm-lint", "mrun llm-lint", ".mrun/lint-baseline.json", mrun_lint_rules,
+                                    mrun_check_lint};
 
 static void log_skip(void *ctx, const char *path, const char *reason)
 {
     const mrun_stage_ctx *sc = ctx;
     char line[700];
-    int n = snprintf(line, sizeof(line), "secret-scan: skipped %.512s (%s)\n", path, reason);
+    int n = snprintf(line, sizeof(line), "skipped %.512s (%s)\n", path, reason);
     if (n > 0)
         sc->log(sc->log_ctx, 2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -51,7 +66,7 @@ static int create_beneath(int ws_fd, const char *rel, mrun_err *err)
     return fd >= 0 ? fd : mrun_err_set(err, e, "'%s'", rel);
 }
 
-int mrun_stage_secret_scan(const mrun_stage_ctx *ctx, mrun_err *err)
+static int run_stage(const mrun_stage_ctx *ctx, const check_kind *k, mrun_err *err)
 {
     const char *fail_on = mrun_stage_opt_get(ctx, "fail-on");
     const char *sarif = mrun_stage_opt_get(ctx, "sarif");
@@ -59,30 +74,30 @@ int mrun_stage_secret_scan(const mrun_stage_ctx *ctx, mrun_err *err)
     const char *max_size = mrun_stage_opt_get(ctx, "max-file-size");
     mrun_severity threshold = MRUN_SEV_HIGH;
     if (fail_on && mrun_severity_parse(fail_on, &threshold) < 0)
-        return mrun_err_setx(err, EINVAL, "secret-scan: fail-on must be low, medium, high or critical");
+        return mrun_err_setx(err, EINVAL, "%s: fail-on must be low, medium, high or critical", k->name);
     int64_t max_bytes = 1 << 20;
     if (max_size && mrun_parse_size(max_size, &max_bytes, err) < 0)
-        return mrun_err_prefix(err, "secret-scan: max-file-size");
+        return mrun_err_prefix(err, "%s: max-file-size", k->name);
     mrun_cleanup(mrun_findings_freep) mrun_findings *f = NULL;
     if (mrun_findings_new(&f, err) < 0)
         return -1;
     mrun_check_opts o = {.max_file_bytes = (uint64_t)max_bytes,
                          .baseline_dirfd = ctx->workspace_fd,
-                         .baseline = baseline ? baseline : ".mrun/secrets-baseline.json",
+                         .baseline = baseline ? baseline : k->baseline,
                          .baseline_optional = baseline == NULL,
                          .skip = log_skip,
                          .skip_ctx = (void *)ctx};
     mrun_scan_stats stats;
-    if (mrun_check_secrets(ctx->workspace_fd, &o, f, &stats, err) < 0)
-        return mrun_err_prefix(err, "secret-scan");
+    if (k->run(ctx->workspace_fd, &o, f, &stats, err) < 0)
+        return mrun_err_prefix(err, "%s", k->name);
     size_t n_rules;
-    const mrun_rule *rules = mrun_secrets_rules(&n_rules);
+    const mrun_rule *rules = k->rules(&n_rules);
     char *text = NULL;
     size_t text_len = 0;
     FILE *mem = open_memstream(&text, &text_len);
     if (!mem)
-        return mrun_err_set(err, errno, "secret-scan: report");
-    int r = mrun_findings_report(f, MRUN_FORMAT_TEXT, "mrun secret-scan", rules, n_rules, &stats, false, mem, err);
+        return mrun_err_set(err, errno, "%s: report", k->name);
+    int r = mrun_findings_report(f, MRUN_FORMAT_TEXT, k->tool, rules, n_rules, &stats, false, mem, err);
     fclose(mem);
     if (r == 0 && text_len)
         ctx->log(ctx->log_ctx, 1, text, text_len);
@@ -92,16 +107,26 @@ int mrun_stage_secret_scan(const mrun_stage_ctx *ctx, mrun_err *err)
     if (sarif) {
         mrun_autoclose int fd = create_beneath(ctx->workspace_fd, sarif, err);
         if (fd < 0)
-            return mrun_err_prefix(err, "secret-scan: sarif");
+            return mrun_err_prefix(err, "%s: sarif", k->name);
         FILE *out = fdopen(mrun_steal_fd(&fd), "w");
         if (!out)
-            return mrun_err_set(err, errno, "secret-scan: sarif");
-        r = mrun_findings_report(f, MRUN_FORMAT_SARIF, "mrun secret-scan", rules, n_rules, &stats, false, out, err);
+            return mrun_err_set(err, errno, "%s: sarif", k->name);
+        r = mrun_findings_report(f, MRUN_FORMAT_SARIF, k->tool, rules, n_rules, &stats, false, out, err);
         if (fclose(out) != 0 && r == 0)
-            r = mrun_err_set(err, errno, "secret-scan: sarif");
+            r = mrun_err_set(err, errno, "%s: sarif", k->name);
         if (r < 0)
             return -1;
     }
     int worst = mrun_findings_max_severity(f);
     return worst >= (int)threshold ? 1 : 0;
+}
+
+int mrun_stage_secret_scan(const mrun_stage_ctx *ctx, mrun_err *err)
+{
+    return run_stage(ctx, &secret_scan, err);
+}
+
+int mrun_stage_llm_lint(const mrun_stage_ctx *ctx, mrun_err *err)
+{
+    return run_stage(ctx, &llm_lint, err);
 }

@@ -1,5 +1,5 @@
-/* check_secrets.c - the secret scan as a whole check: walk a workspace, scan each text file, apply inline and
- * baseline suppressions. Shared by `mrun scan secrets` and the `secret-scan` built-in stage. */
+/* checks.c - a check as a whole: walk a workspace, scan each text file with the check's scanner, apply inline and
+ * baseline suppressions. Shared by `mrun scan` and the built-in stages (secret-scan, llm-lint). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -9,11 +9,17 @@
 
 #include "../common/auto.h"
 #include "findings.h"
+#include "lint.h"
 #include "secrets.h"
 #include "stages.h"
 
+/* One file's scan; state is the check's compiled matcher (or NULL). */
+typedef int (*scan_fn)(const void *state, const char *path, const uint8_t *buf, size_t len, mrun_findings *out,
+                       mrun_err *err);
+
 typedef struct walk_ctx {
-    const mrun_secrets *sec;
+    scan_fn scan;
+    const void *state;
     mrun_findings *out;
     mrun_check_skip_fn skip;
     void *skip_ctx;
@@ -23,7 +29,7 @@ static int on_file(void *ctx, const char *path, const uint8_t *buf, size_t len, 
 {
     walk_ctx *w = ctx;
     size_t before = mrun_findings_count(w->out);
-    if (mrun_secrets_scan(w->sec, path, buf, len, w->out, err) < 0)
+    if (w->scan(w->state, path, buf, len, w->out, err) < 0)
         return mrun_err_prefix(err, "%s", path);
     /* inline `mrun:allow` comments need the file's text: apply them while it is mapped */
     if (mrun_findings_count(w->out) > before)
@@ -38,17 +44,50 @@ static void on_skip(void *ctx, const char *path, const char *reason)
         w->skip(w->skip_ctx, path, reason);
 }
 
+static int scan_secrets(const void *state, const char *path, const uint8_t *buf, size_t len, mrun_findings *out,
+                        mrun_err *err)
+{
+    return mrun_secrets_scan(state, path, buf, len, out, err);
+}
+
+static int scan_lint(const void *state, const char *path, const uint8_t *buf, size_t len, mrun_findings *out,
+                     mrun_err *err)
+{
+    (void)state;
+    return mrun_lint_scan(path, buf, len, out, err);
+}
+
+static int apply_baseline(const mrun_check_opts *o, mrun_findings *out, mrun_err *err);
+
+static int run_check(int root_fd, scan_fn scan, const void *state, const mrun_check_opts *o, mrun_findings *out,
+                     mrun_scan_stats *ret_stats, mrun_err *err)
+{
+    walk_ctx w = {.scan = scan, .state = state, .out = out, .skip = o->skip, .skip_ctx = o->skip_ctx};
+    if (mrun_scan_walk(root_fd, o->max_file_bytes, on_file, on_skip, &w, ret_stats, err) < 0)
+        return -1;
+    return apply_baseline(o, out, err);
+}
+
 int mrun_check_secrets(int root_fd, const mrun_check_opts *o, mrun_findings *out, mrun_scan_stats *ret_stats,
                        mrun_err *err)
 {
     mrun_secrets *sec = NULL;
     if (mrun_secrets_new(&sec, err) < 0)
         return -1;
-    walk_ctx w = {.sec = sec, .out = out, .skip = o->skip, .skip_ctx = o->skip_ctx};
-    int r = mrun_scan_walk(root_fd, o->max_file_bytes, on_file, on_skip, &w, ret_stats, err);
+    int r = run_check(root_fd, scan_secrets, sec, o, out, ret_stats, err);
     mrun_secrets_free(sec);
-    if (r < 0)
-        return -1;
+    return r;
+}
+
+int mrun_check_lint(int root_fd, const mrun_check_opts *o, mrun_findings *out, mrun_scan_stats *ret_stats,
+                    mrun_err *err)
+{
+    return run_check(root_fd, scan_lint, NULL, o, out, ret_stats, err);
+}
+
+/* Findings listed in the baseline file are marked suppressed. */
+static int apply_baseline(const mrun_check_opts *o, mrun_findings *out, mrun_err *err)
+{
     if (o->baseline) {
         mrun_autoclose int fd = openat(o->baseline_dirfd, o->baseline, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
