@@ -510,7 +510,8 @@ static int report_text(const mrun_findings *f, const mrun_scan_stats *stats, boo
             }
     fprintf(out, "%zu finding%s (%zu suppressed)", f->n, f->n == 1 ? "" : "s", suppressed);
     if (stats)
-        fprintf(out, ", %zu files scanned, %zu skipped", stats->files_scanned, stats->files_skipped);
+        fprintf(out, ", %zu file%s scanned, %zu skipped", stats->files_scanned, stats->files_scanned == 1 ? "" : "s",
+                stats->files_skipped);
     fputc('\n', out);
     if (ferror(out) || fflush(out) == EOF)
         return mrun_err_set(err, errno ? errno : EIO, "write report");
