@@ -13,30 +13,33 @@
 #include "../stages/findings.h"
 #include "../stages/lint.h"
 #include "../stages/secrets.h"
+#include "../stages/testpresence.h"
 #include "../stages/stages.h"
 #include "cli.h"
 
 static const char usage_text[] =
-    "usage: mrun scan secrets|lint [OPTIONS] [DIR]\n"
+    "usage: mrun scan secrets|lint|tests [OPTIONS] [DIR]\n"
     "\n"
     "secrets: finds credentials in DIR (default .): cloud keys, API tokens, private keys, passwords in URLs and in\n"
     "  assignments; a finding shows only the first 4 characters of the secret.\n"
     "lint: finds what LLM-written code typically gets wrong: TLS verification off, eval of input, shell=True with\n"
     "  formatting, SQL built by formatting, debug mode, wildcard CORS, chmod 777, TODO stubs, unpinned dependencies.\n"
-    "Both honour .gitignore and .mrunignore, skip binary and large files (and say so) and never follow a symlink.\n"
+    "tests: every public Python and JS/TS function has a test file that names it (fails on medium by default).\n"
+    "All honour .gitignore and .mrunignore, skip binary and large files (and say so) and never follow a symlink.\n"
     "Suppress a finding with a comment `mrun:allow RULE REASON` on its line or the line above, or accept the current\n"
     "state with --write-baseline.\n"
     "\n"
     "  --format text|json|sarif  report format (default text)\n"
     "  --output FILE             write the report to FILE instead of stdout\n"
-    "  --fail-on SEVERITY        exit 1 when a finding is at least low, medium, high (default) or critical\n"
+    "  --fail-on SEVERITY        exit 1 when a finding is at least low, medium, high (default; tests: medium)\n"
+    "                            or critical\n"
     "  --baseline FILE           report findings listed in FILE as suppressed (default\n"
     "                            DIR/.mrun/secrets-baseline.json or DIR/.mrun/lint-baseline.json when it exists)\n"
     "  --write-baseline FILE     write every current finding to FILE as the baseline and exit 0\n"
     "  --max-file-size SIZE      skip larger files (default 1M)\n"
     "  -h, --help                show this help\n"
     "\n"
-    "Rules, thresholds and what each check misses: docs/checks.md. licenses and tests come later.\n";
+    "Rules, thresholds and what each check misses: docs/checks.md. licenses comes later.\n";
 
 static void print_skip(void *ctx, const char *path, const char *reason)
 {
@@ -59,16 +62,18 @@ int mrun_cmd_scan(int argc, char **argv)
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    bool lint = strcmp(argv[1], "lint") == 0;
-    if (!lint && strcmp(argv[1], "secrets") != 0) {
-        fprintf(stderr, "mrun scan: '%s' is not available yet (secrets and lint are)\n", argv[1]);
+    bool lint = strcmp(argv[1], "lint") == 0, tests = strcmp(argv[1], "tests") == 0;
+    if (!lint && !tests && strcmp(argv[1], "secrets") != 0) {
+        fprintf(stderr, "mrun scan: '%s' is not available yet (secrets, lint and tests are)\n", argv[1]);
         return 2;
     }
-    const char *tool = lint ? "mrun llm-lint" : "mrun secret-scan";
-    const char *default_baseline = lint ? ".mrun/lint-baseline.json" : ".mrun/secrets-baseline.json";
+    const char *tool = lint ? "mrun llm-lint" : tests ? "mrun test-presence" : "mrun secret-scan";
+    const char *default_baseline = lint    ? ".mrun/lint-baseline.json"
+                                   : tests ? ".mrun/tests-baseline.json"
+                                           : ".mrun/secrets-baseline.json";
     mrun_report_format fmt = MRUN_FORMAT_TEXT;
     const char *output = NULL, *baseline = NULL, *write_baseline = NULL;
-    mrun_severity threshold = MRUN_SEV_HIGH;
+    mrun_severity threshold = strcmp(argv[1], "tests") == 0 ? MRUN_SEV_MEDIUM : MRUN_SEV_HIGH;
     int64_t max_bytes = 1 << 20;
     mrun_err err = MRUN_ERR_INIT;
     int c;
@@ -135,7 +140,9 @@ int mrun_cmd_scan(int argc, char **argv)
                          .skip = print_skip};
     mrun_scan_stats stats;
     if (mrun_findings_new(&f, &err) < 0 ||
-        (lint ? mrun_check_lint(root, &o, f, &stats, &err) : mrun_check_secrets(root, &o, f, &stats, &err)) < 0) {
+        (lint    ? mrun_check_lint(root, &o, f, &stats, &err)
+         : tests ? mrun_check_tests(root, &o, f, &stats, &err)
+                 : mrun_check_secrets(root, &o, f, &stats, &err)) < 0) {
         fprintf(stderr, "mrun scan: %s\n", err.msg);
         return 2;
     }
@@ -155,7 +162,9 @@ int mrun_cmd_scan(int argc, char **argv)
         return 2;
     }
     size_t n_rules;
-    const mrun_rule *rules = lint ? mrun_lint_rules(&n_rules) : mrun_secrets_rules(&n_rules);
+    const mrun_rule *rules = lint    ? mrun_lint_rules(&n_rules)
+                             : tests ? mrun_testpresence_rules(&n_rules)
+                                     : mrun_secrets_rules(&n_rules);
     bool color = !output && fmt == MRUN_FORMAT_TEXT && isatty(STDOUT_FILENO);
     int r = mrun_findings_report(f, fmt, tool, rules, n_rules, &stats, color, out, &err);
     if (output && fclose(out) != 0 && r == 0)

@@ -10,6 +10,7 @@
 #include "../common/auto.h"
 #include "findings.h"
 #include "lint.h"
+#include "testpresence.h"
 #include "secrets.h"
 #include "stages.h"
 
@@ -83,6 +84,15 @@ int mrun_check_lint(int root_fd, const mrun_check_opts *o, mrun_findings *out, m
                     mrun_err *err)
 {
     return run_check(root_fd, scan_lint, NULL, o, out, ret_stats, err);
+}
+
+int mrun_check_tests(int root_fd, const mrun_check_opts *o, mrun_findings *out, mrun_scan_stats *ret_stats,
+                     mrun_err *err)
+{
+    /* needs the whole tree (sources and their tests), so it walks by itself */
+    if (mrun_check_testpresence(root_fd, o->max_file_bytes, out, ret_stats, err) < 0)
+        return -1;
+    return apply_baseline(o, out, err);
 }
 
 /* Findings listed in the baseline file are marked suppressed. */

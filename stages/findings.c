@@ -116,6 +116,20 @@ static char *redact(const char *value, size_t len)
     return strdup(buf);
 }
 
+/* For rules whose value is no secret (a function name): the value itself, at most 200 bytes, non-printable bytes
+ * as '?'. */
+static char *shown_whole(const char *value, size_t len)
+{
+    size_t n = len < 200 ? len : 200;
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (value[i] >= 0x20 && value[i] < 0x7f) ? value[i] : '?';
+    out[n] = '\0';
+    return out;
+}
+
 int mrun_findings_add(mrun_findings *f, const mrun_rule *rule, const char *path, unsigned line, unsigned col,
                       const char *value, size_t value_len, mrun_err *err)
 {
@@ -135,7 +149,7 @@ int mrun_findings_add(mrun_findings *f, const mrun_rule *rule, const char *path,
     mrun_finding x = {.rule = rule, .line = line, .col = col};
     x.path = strdup(path);
     x.fingerprint = fingerprint(rule->id, path, line, value, value_len);
-    x.redacted = value ? redact(value, value_len) : NULL;
+    x.redacted = !value ? NULL : rule->show_value ? shown_whole(value, value_len) : redact(value, value_len);
     if (!x.path || !x.fingerprint || (value && !x.redacted)) {
         finding_fini(&x);
         return mrun_err_set(err, ENOMEM, "findings");

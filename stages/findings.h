@@ -25,6 +25,7 @@ typedef struct mrun_rule {
     const char *fix;       /* one line: how to fix it */
     const char *help;      /* longer why, for SARIF help text */
     mrun_severity severity;
+    bool show_value;       /* the value is not a secret (a function name): shown whole, not redacted */
 } mrun_rule;
 
 /* One finding. Strings are copied into the findings list; `redacted` never holds a whole secret. */
@@ -32,7 +33,7 @@ typedef struct mrun_finding {
     const mrun_rule *rule;
     char *path;        /* relative to the scanned root, '/'-separated */
     unsigned line, col; /* 1-based; 0 when the finding is about the whole file */
-    char *redacted;    /* e.g. "AKIA…(20 chars)"; NULL when there is no matched value to show */
+    char *redacted;    /* e.g. "AKIA…(20 chars)", or the whole value for show_value rules; NULL without a value */
     char *fingerprint; /* stable id for baselines: sha256 hex of rule id, path and the matched value */
     bool suppressed;   /* by an inline mrun:allow comment or the baseline */
     char *suppressed_by; /* "inline: <reason>" or "baseline"; NULL when not suppressed */

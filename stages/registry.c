@@ -30,16 +30,27 @@ static const mrun_stage_option lint_opts[] = {
     {NULL, NULL, 0},
 };
 
+static const mrun_stage_option tests_opts[] = {
+    {"fail-on", "lowest severity that fails the step: low, medium (default), high or critical", 0},
+    {"sarif", "also write the findings as SARIF 2.1.0 to this path in the workspace", 0},
+    {"baseline", "findings listed in this baseline file are reported as suppressed (default .mrun/tests-baseline.json)",
+     0},
+    {"max-file-size", "files larger than this are skipped and listed (default 1M)", 0},
+    {NULL, NULL, 0},
+};
+
 static const mrun_stage_def defs[] = {
     {"llm-lint", "find what LLM-written code gets wrong (TLS off, eval, shell=True, SQL by formatting, debug on...)",
      lint_opts, mrun_stage_llm_lint},
+    {"test-presence", "every public Python/JS/TS function has a test file that names it", tests_opts,
+     mrun_stage_test_presence},
     {"secret-scan", "find credentials in the workspace (cloud keys, tokens, private keys, passwords)", secret_scan_opts,
      mrun_stage_secret_scan},
     {"require-files", "fail unless the given files exist in the workspace (no symlinks followed)", require_files_opts,
      mrun_stage_require_files},
 };
 
-static const char *const names[] = {"llm-lint", "require-files", "secret-scan", NULL};
+static const char *const names[] = {"llm-lint", "require-files", "secret-scan", "test-presence", NULL};
 
 const mrun_stage_def *mrun_stages_find(const char *name)
 {

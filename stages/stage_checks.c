@@ -13,6 +13,7 @@
 #include "findings.h"
 #include "lint.h"
 #include "secrets.h"
+#include "testpresence.h"
 #include "stages_int.h"
 
 /* What differs between the checks run as stages. */
@@ -21,13 +22,16 @@ typedef struct check_kind {
     const char *tool;     /* in reports */
     const char *baseline; /* default baseline path in the workspace */
     const mrun_rule *(*rules)(size_t *ret_n);
+    mrun_severity fail_on; /* default threshold */
     int (*run)(int root_fd, const mrun_check_opts *o, mrun_findings *out, mrun_scan_stats *ret_stats, mrun_err *err);
 } check_kind;
 
 static const check_kind secret_scan = {"secret-scan", "mrun secret-scan", ".mrun/secrets-baseline.json",
-                                       mrun_secrets_rules, mrun_check_secrets};
+                                       mrun_secrets_rules, MRUN_SEV_HIGH, mrun_check_secrets};
 static const check_kind llm_lint = {"llm-lint", "mrun llm-lint", ".mrun/lint-baseline.json", mrun_lint_rules,
-                                    mrun_check_lint};
+                                    MRUN_SEV_HIGH, mrun_check_lint};
+static const check_kind test_presence = {"test-presence", "mrun test-presence", ".mrun/tests-baseline.json",
+                                         mrun_testpresence_rules, MRUN_SEV_MEDIUM, mrun_check_tests};
 
 static void log_skip(void *ctx, const char *path, const char *reason)
 {
@@ -72,7 +76,7 @@ static int run_stage(const mrun_stage_ctx *ctx, const check_kind *k, mrun_err *e
     const char *sarif = mrun_stage_opt_get(ctx, "sarif");
     const char *baseline = mrun_stage_opt_get(ctx, "baseline");
     const char *max_size = mrun_stage_opt_get(ctx, "max-file-size");
-    mrun_severity threshold = MRUN_SEV_HIGH;
+    mrun_severity threshold = k->fail_on;
     if (fail_on && mrun_severity_parse(fail_on, &threshold) < 0)
         return mrun_err_setx(err, EINVAL, "%s: fail-on must be low, medium, high or critical", k->name);
     int64_t max_bytes = 1 << 20;
@@ -129,4 +133,9 @@ int mrun_stage_secret_scan(const mrun_stage_ctx *ctx, mrun_err *err)
 int mrun_stage_llm_lint(const mrun_stage_ctx *ctx, mrun_err *err)
 {
     return run_stage(ctx, &llm_lint, err);
+}
+
+int mrun_stage_test_presence(const mrun_stage_ctx *ctx, mrun_err *err)
+{
+    return run_stage(ctx, &test_presence, err);
 }

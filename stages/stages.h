@@ -62,6 +62,9 @@ int mrun_check_secrets(int root_fd, const mrun_check_opts *o, struct mrun_findin
 /* The LLM-output lint over the tree at root_fd, likewise. */
 int mrun_check_lint(int root_fd, const mrun_check_opts *o, struct mrun_findings *out, struct mrun_scan_stats *ret_stats,
                     mrun_err *err);
+/* Test presence: every public function of a Python or JS/TS source has a test file that names it. */
+int mrun_check_tests(int root_fd, const mrun_check_opts *o, struct mrun_findings *out,
+                     struct mrun_scan_stats *ret_stats, mrun_err *err);
 
 /* The registry: every built-in, for lookups and --help. */
 const mrun_stage_def *mrun_stages_find(const char *name);

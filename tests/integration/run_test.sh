@@ -166,6 +166,21 @@ YML
     "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "the fixed app still fails the lint"
     grep -q "tests-ran" "$T/out" || fail "the stage after the lint did not run"
     ;;
+testpresence)
+    # test-presence blocks an untested public function, naming it, and passes once a test names it
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+stages:
+  tests-present: {steps: [{uses: test-presence}]}
+YML
+    printf 'def total(xs):\n    return sum(xs)\n\ndef average(xs):\n    return total(xs) / len(xs)\n' >"$T/app/src/stats.py"
+    mkdir -p "$T/app/src/tests"
+    printf 'from stats import total\n\ndef test_total():\n    assert total([1, 2]) == 3\n' >"$T/app/src/tests/test_stats.py"
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 && fail "an untested function passed test-presence"
+    grep -q "stats.py:4:.*test-function-untested" "$T/out" || fail "no finding at the untested function"
+    grep -q "value: average" "$T/out" || fail "the finding does not name the function"
+    printf '\ndef test_average():\n    assert average([2, 4]) == 3\n' >>"$T/app/src/tests/test_stats.py"
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "a tested module still fails test-presence"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2
