@@ -523,11 +523,11 @@ enum { R_MEM = 1u << 0, R_PIDS = 1u << 1, R_CPU = 1u << 2, R_CPUACCT = 1u << 3 }
 
 /* One directory per hierarchy (v1: up to four, fewer when controllers share a mount; v2: one). The fds are
  * open from create to destroy; on v2 fd is the CLONE_INTO_CGROUP fd. Owned by the thread that owns the
- * sandbox; the clone child only reads its copy (sb_cgroup_attach_self). */
+ * sandbox; the clone child gets the entry fds over its setup socket (sb_cgroup_entry_fds). */
 typedef struct cg_dir {
     unsigned roles; /* R_* this directory serves */
     int fd;         /* the directory */
-    int entry_fd;   /* v1 "tasks", v2 "cgroup.procs", open for writing: for sb_cgroup_attach_self */
+    int entry_fd;   /* v1 "tasks", v2 "cgroup.procs", open for writing: a process joins by writing "0" */
     char path[CG_PATH_MAX];
 } cg_dir;
 
@@ -778,19 +778,6 @@ unsigned sb_cgroup_entry_fds(const sb_cgroup *cg, int *fds, unsigned max)
     for (unsigned j = 0; cg && j < cg->n && n < max; j++)
         fds[n++] = cg->dirs[j].entry_fd;
     return n;
-}
-
-int sb_cgroup_attach_self(const sb_cgroup *cg)
-{
-    for (unsigned j = 0; cg && j < cg->n; j++) {
-        ssize_t w;
-        do
-            w = write(cg->dirs[j].entry_fd, "0", 1); /* "0": the writer itself */
-        while (w < 0 && errno == EINTR);
-        if (w < 0)
-            return -errno;
-    }
-    return 0;
 }
 
 static const cg_dir *dir_for(const sb_cgroup *cg, unsigned role)

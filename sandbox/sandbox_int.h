@@ -86,16 +86,9 @@ int sb_cgroup_fd(const sb_cgroup *cg);
 
 /* Moves pid into the cgroup in every hierarchy (v1; v2 when CLONE_INTO_CGROUP was not used). Slow when
  * cgroups are idle: a move by pid takes the kernel's global threadgroup lock, whose write side waits for an
- * RCU grace period (5-45 ms measured on v1). Prefer sb_cgroup_attach_self in the child. */
+ * RCU grace period (5-45 ms measured on v1). The sandbox does not use it: its child joins by writing "0" to the
+ * fds of sb_cgroup_entry_fds, which the kernel does without that lock (about 0.04 ms). Kept for tests and tools. */
 int sb_cgroup_attach(sb_cgroup *cg, pid_t pid, mrun_err *err);
-
-/* In the clone child (it sees its copy of cg), first thing, before it forks, creates threads or closes fds:
- * moves the calling single-threaded process into the cgroup through fds sb_cgroup_create opened (O_CLOEXEC,
- * so they go at exec). Async-signal-safe (write(2) only). v1 writes "0" to each hierarchy's "tasks", which
- * the kernel does without the global lock (about 0.04 ms instead of 5-45 ms); v2 writes "0" to cgroup.procs,
- * the fallback where clone3 lacks CLONE_INTO_CGROUP. The kernel checks the opener's (parent's) credentials,
- * so a new user namespace does not matter. Returns 0 (also with no cgroup) or -errno. */
-int sb_cgroup_attach_self(const sb_cgroup *cg);
 
 /* The fds (v1 "tasks", v2 "cgroup.procs") through which a process joins the cgroup by writing "0"; at most
  * max. Borrowed: they stay owned by cg. */
