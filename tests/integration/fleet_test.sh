@@ -87,6 +87,13 @@ YML
         [ $i -lt 100 ] || fail "no runner took the stage"
         sleep 0.05
     done
+    # kill only once the first attempt's output is stored, so that its log can be checked afterwards
+    i=0
+    until api "$API/pipelines/$id/logs/slow" | json 'd["data"]' | grep -q "tick 1"; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || fail "the first attempt's output never arrived"
+        sleep 0.05
+    done
     victim=$(grep -l "running stage 'slow'" "$T/r1.log" "$T/r2.log" | head -1)
     case "$victim" in *r1.log) kill -9 "$RUNNER_r1" ;; *) kill -9 "$RUNNER_r2" ;; esac
     s=$(wait_done "$id" 30)
