@@ -71,6 +71,15 @@ int mrun_ignore_add_file(mrun_ignore *ig, const char *base, const char *text, si
  * be re-included). is_dir says whether path itself is a directory. */
 bool mrun_ignore_match(const mrun_ignore *ig, const char *path, bool is_dir);
 
+/* Adds the .gitignore and .mrunignore of directory dfd (rel: its path from the root, "" for the root), read
+ * without following a symlink; E2BIG past 1 MiB, with the file named. */
+int mrun_ignore_load_dir(mrun_ignore *ig, int dfd, const char *rel, mrun_err *err);
+
+/* The entries of dfd except "." and "..", sorted by bytes (so walks and archives do not depend on creation order
+ * or the file system). dfd stays open. Free with mrun_dir_names_free. */
+int mrun_dir_names(int dfd, char ***ret_names, size_t *ret_n, mrun_err *err);
+void mrun_dir_names_free(char **names, size_t n);
+
 typedef struct mrun_pack_opts {
     int64_t max_bytes;    /* file content bytes; 0: no limit. Over it the pack fails with E2BIG */
     int64_t max_entries;  /* 0: no limit */

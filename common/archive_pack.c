@@ -20,7 +20,6 @@
 #include "auto.h"
 
 #define COPY_BUF        (64 * 1024)
-#define MAX_IGNORE_FILE (1 << 20)
 #define MAX_DEPTH       256
 
 /* One packing run; the writer, rules and buffer are owned by mrun_archive_pack_dir. */
@@ -33,92 +32,6 @@ typedef struct px {
     mrun_err *err;
 } px;
 
-static int cmp_names(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
-static void free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
-/* The names in dfd, sorted by bytes, so the archive does not depend on creation order or the file system. */
-static int list_dir(int dfd, char ***ret_names, size_t *ret_n, mrun_err *err)
-{
-    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return mrun_err_set(err, e, "read directory");
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    int r = 0;
-    while (r == 0 && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            char **nn = realloc(names, ncap * sizeof(*nn));
-            if (!nn) {
-                r = mrun_err_set(err, ENOMEM, "read directory");
-                break;
-            }
-            names = nn;
-            cap = ncap;
-        }
-        if (!(names[n] = strdup(de->d_name)))
-            r = mrun_err_set(err, ENOMEM, "read directory");
-        else
-            n++;
-    }
-    closedir(d);
-    if (r < 0) {
-        free_names(names, n);
-        return -1;
-    }
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_names);
-    *ret_names = names;
-    *ret_n = n;
-    return 0;
-}
-
-static int load_ignore(px *x, int dfd, const char *rel, const char *name)
-{
-    mrun_autoclose int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return 0; /* missing, or a symlink: not read */
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return 0;
-    if (st.st_size > MAX_IGNORE_FILE)
-        return mrun_err_setx(x->err, E2BIG, "%s%s%s: larger than %d bytes", rel, *rel ? "/" : "", name,
-                             MAX_IGNORE_FILE);
-    mrun_autofree char *text = malloc((size_t)st.st_size + 1);
-    if (!text)
-        return mrun_err_set(x->err, ENOMEM, "%s", name);
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, text + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return mrun_err_set(x->err, errno, "read %s", name);
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    char source[PATH_MAX];
-    snprintf(source, sizeof(source), "%s%s%s", rel, *rel ? "/" : "", name);
-    return mrun_ignore_add_file(x->ig, rel, text, got, source, x->err);
-}
 
 static int write_header(px *x, struct archive_entry *e, const char *path)
 {
@@ -222,11 +135,11 @@ static int pack_dir(px *x, int dfd, const char *name, const char *path, int dept
  * each name in byte order, depth first. */
 static int walk(px *x, int dfd, const char *rel, int depth)
 {
-    if (x->ig && (load_ignore(x, dfd, rel, ".gitignore") < 0 || load_ignore(x, dfd, rel, ".mrunignore") < 0))
+    if (x->ig && mrun_ignore_load_dir(x->ig, dfd, rel, x->err) < 0)
         return -1;
     char **names = NULL;
     size_t n = 0;
-    if (list_dir(dfd, &names, &n, x->err) < 0)
+    if (mrun_dir_names(dfd, &names, &n, x->err) < 0)
         return mrun_err_prefix(x->err, "'%s'", *rel ? rel : ".");
     int r = 0;
     for (size_t i = 0; i < n && r == 0; i++) {
@@ -256,7 +169,7 @@ static int walk(px *x, int dfd, const char *rel, int depth)
         else
             x->st.skipped++;
     }
-    free_names(names, n);
+    mrun_dir_names_free(names, n);
     return r;
 }
 

@@ -20,7 +20,6 @@
 #include "findings.h"
 
 #define MAX_DEPTH         64
-#define MAX_IGNORE_FILE   (1 << 20)
 #define BINARY_PROBE      8192
 #define DEFAULT_MAX_BYTES (1u << 20) /* max_file_bytes 0 */
 
@@ -35,92 +34,6 @@ typedef struct walker {
     mrun_err *err;
 } walker;
 
-static int cmp_names(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
-static void free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
-/* The names in dfd, sorted by bytes. dfd stays open: the DIR gets its own fd. */
-static int list_dir(int dfd, char ***ret_names, size_t *ret_n, mrun_err *err)
-{
-    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return mrun_err_set(err, e, "read directory");
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    int r = 0;
-    while (r == 0 && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            char **nn = realloc(names, ncap * sizeof(*nn));
-            if (!nn) {
-                r = mrun_err_set(err, ENOMEM, "read directory");
-                break;
-            }
-            names = nn;
-            cap = ncap;
-        }
-        if (!(names[n] = strdup(de->d_name)))
-            r = mrun_err_set(err, ENOMEM, "read directory");
-        else
-            n++;
-    }
-    closedir(d);
-    if (r < 0) {
-        free_names(names, n);
-        return -1;
-    }
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_names);
-    *ret_names = names;
-    *ret_n = n;
-    return 0;
-}
-
-/* Adds dfd's ignore file `name` to the rules; a missing one or a symlink is not read. */
-static int load_ignore(walker *w, int dfd, const char *rel, const char *name)
-{
-    mrun_autoclose int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return 0;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return 0;
-    char source[PATH_MAX];
-    snprintf(source, sizeof(source), "%s%s%s", rel, *rel ? "/" : "", name);
-    if (st.st_size > MAX_IGNORE_FILE)
-        return mrun_err_setx(w->err, E2BIG, "'%s': larger than %d bytes", source, MAX_IGNORE_FILE);
-    mrun_autofree char *text = malloc((size_t)st.st_size + 1);
-    if (!text)
-        return mrun_err_set(w->err, ENOMEM, "'%s'", source);
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, text + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return mrun_err_set(w->err, errno, "read '%s'", source);
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return mrun_ignore_add_file(w->ig, rel, text, got, source, w->err);
-}
 
 static void skip(walker *w, const char *path, const char *reason)
 {
@@ -191,11 +104,11 @@ static int scan_dir(walker *w, int dfd, const char *name, const char *path, int 
  * its own entries), then each name in byte order, depth first. */
 static int walk(walker *w, int dfd, const char *rel, int depth)
 {
-    if (load_ignore(w, dfd, rel, ".gitignore") < 0 || load_ignore(w, dfd, rel, ".mrunignore") < 0)
+    if (mrun_ignore_load_dir(w->ig, dfd, rel, w->err) < 0)
         return -1;
     char **names = NULL;
     size_t n = 0;
-    if (list_dir(dfd, &names, &n, w->err) < 0)
+    if (mrun_dir_names(dfd, &names, &n, w->err) < 0)
         return mrun_err_prefix(w->err, "'%s'", *rel ? rel : ".");
     int r = 0;
     for (size_t i = 0; i < n && r == 0; i++) {
@@ -225,7 +138,7 @@ static int walk(walker *w, int dfd, const char *rel, int depth)
         else
             skip(w, path, "not a regular file");
     }
-    free_names(names, n);
+    mrun_dir_names_free(names, n);
     return r;
 }
 
