@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  --http ADDR           HTTP API address (default 0.0.0.0:7070; 'none' for no API)\n"
     "  --lease-timeout DUR   a silent runner's stages go back to the queue after this (default 4000 ms:\n"
     "                        with the 0.5 s sweep, a dead runner's stages are requeued within 5 s)\n"
+    "  --default-branch NAME passing pipelines of this branch set the coverage baselines (default main)\n"
     "  --insecure-open       accept runners and API calls without tokens (for a trusted, local network only)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  --config FILE         settings as `key = value` lines, keys as these options (or MRUN_CONFIG)\n"
@@ -46,11 +47,12 @@ int mrun_cmd_coordinator(int argc, char **argv)
         {"insecure-open", no_argument, NULL, 'o'},       {"log-level", required_argument, NULL, 'L'},
         {"tls-cert", required_argument, NULL, 'T'},    {"tls-key", required_argument, NULL, 'K'},
         {"http-tls-cert", required_argument, NULL, 'P'}, {"http-tls-key", required_argument, NULL, 'Q'},
+        {"default-branch", required_argument, NULL, 'B'},
         {"config", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
     const char *data = getenv("MRUN_DATA"), *listen = getenv("MRUN_LISTEN"), *http = getenv("MRUN_HTTP");
     const char *level = getenv("MRUN_LOG_LEVEL");
     long lease_ms = 4000;
-    const char *tls_cert = NULL, *tls_key = NULL, *http_cert = NULL, *http_key = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *http_cert = NULL, *http_key = NULL, *default_branch = NULL;
     int open = 0, c;
     /* --config FILE (or MRUN_CONFIG): the file's settings, overridden by the flags */
     if (mrun_cli_daemon_config("coordinator", opts, &argc, &argv) != 0)
@@ -95,6 +97,9 @@ int mrun_cmd_coordinator(int argc, char **argv)
         case 'Q':
             http_key = optarg;
             break;
+        case 'B':
+            default_branch = optarg;
+            break;
         case 'C':
             break; /* read above */
         case 'h':
@@ -116,7 +121,8 @@ int mrun_cmd_coordinator(int argc, char **argv)
                              .tls_cert = tls_cert,
                              .tls_key = tls_key,
                              .http_tls_cert = http_cert,
-                             .http_tls_key = http_key};
+                             .http_tls_key = http_key,
+                             .default_branch = default_branch};
     mrun_err err = MRUN_ERR_INIT;
     mrun_coord *coord = NULL;
     if (mrun_coord_start(&cfg, &coord, &err) < 0) {

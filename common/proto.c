@@ -116,6 +116,7 @@ static const struct field f_lease[] = {
     {"limits", F_OBJ, C_ANY, 1, offsetof(T, limits), 0, &o_limits, NULL},
     FLD(T, "artifacts", F_STRV, C_PATH, 0, artifacts, MRUN_PROTO_MAX_PATH),
     {"inputs", F_OBJV, C_ANY, 0, offsetof(T, inputs), 0, &o_input, NULL},
+    FLD(T, "coverage_baseline", F_STR, C_PRINT, 0, coverage_baseline, 32),
 };
 #undef T
 #define T mrun_msg_log
@@ -162,6 +163,7 @@ static const struct field f_result[] = {
     FLD(T, "started_ms", F_I64, C_ANY, 1, started_ms, 0),
     FLD(T, "finished_ms", F_I64, C_ANY, 1, finished_ms, 0),
     FLD(T, "error_text", F_STR, C_ANY, 0, error_text, 0),
+    FLD(T, "coverage", F_STR, C_PRINT, 0, coverage, 32),
 };
 #undef T
 #define T mrun_msg_error

@@ -162,6 +162,7 @@ typedef struct mrun_msg_lease {
     mrun_stage_limits limits;
     mrun_strv artifacts; /* relative paths to upload */
     mrun_inputv inputs;
+    char *coverage_baseline; /* optional: the app's stored line coverage, percent as a decimal ("81.25") */
 } mrun_msg_lease;
 
 typedef struct mrun_msg_log {
@@ -203,6 +204,7 @@ typedef struct mrun_msg_result {
     int64_t started_ms; /* unix epoch ms; finished_ms >= started_ms */
     int64_t finished_ms;
     char *error_text; /* optional (NULL) */
+    char *coverage;   /* optional: line coverage a coverage-gate step measured, percent as a decimal */
 } mrun_msg_result;
 
 typedef struct mrun_msg_error {

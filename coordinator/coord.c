@@ -266,6 +266,8 @@ int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_
     c->cfg = *cfg;
     if (c->cfg.lease_timeout_ms <= 0)
         c->cfg.lease_timeout_ms = 4000;
+    if (!c->cfg.default_branch || !*c->cfg.default_branch)
+        c->cfg.default_branch = "main";
     if (c->cfg.heartbeat_ms <= 0)
         c->cfg.heartbeat_ms = 1000;
     pthread_mutex_init(&c->mu, NULL);

@@ -25,6 +25,7 @@ typedef struct mrun_coord_config {
     const char *tls_key;
     const char *http_tls_cert; /* with http_tls_key: the HTTP API serves HTTPS */
     const char *http_tls_key;
+    const char *default_branch; /* whose passing pipelines set coverage baselines (default "main") */
 } mrun_coord_config;
 
 typedef struct mrun_coord_submit {

@@ -324,6 +324,7 @@ typedef struct lease_build {
     mrun_env_var env[256];
     char *secret_values[64];
     size_t n_secret_values;
+    char coverage_baseline[32];
 } lease_build;
 
 static int collect_input(const mrun_store_artifact_info *a, void *ud)
@@ -403,6 +404,14 @@ static void build_lease(mrun_coord *c, pl_cached *pc, const mrun_pipeline_stage 
     if (mrun_store_artifact_list(c->st, pc->id, collect_input, b, &err) < 0)
         mrun_log(MRUN_LOG_WARN, LOG, "stage '%s': artifacts of its needs: %s", stage_name, err.msg);
     m->lease.inputs = (mrun_inputv){.v = b->inputs, .n = b->n_inputs};
+    /* coverage-gate's no-drop compares with the app's default-branch baseline */
+    double base = -1;
+    if (mrun_store_coverage_baseline(c->st, mrun_pipeline_name(pc->pl), c->cfg.default_branch, &base, &err) < 0)
+        mrun_log(MRUN_LOG_WARN, LOG, "stage '%s': %s", stage_name, err.msg);
+    if (base >= 0) {
+        snprintf(b->coverage_baseline, sizeof(b->coverage_baseline), "%.4f", base);
+        m->lease.coverage_baseline = b->coverage_baseline;
+    }
 }
 
 typedef struct need_times {
@@ -647,6 +656,14 @@ static void on_result(mrun_coord *c, work *w, const mrun_msg_result *r)
     mrun_store_lease_owner(c->st, r->lease_id, pipeline_id, stage, sizeof(stage), &err);
     mrun_store_stage_state next;
     bool passed = r->status == MRUN_RESULT_PASSED;
+    double coverage = -1;
+    if (r->coverage) {
+        char *end;
+        coverage = strtod(r->coverage, &end);
+        if (*end || mrun_store_coverage_set(c->st, r->lease_id, coverage, &err) < 0)
+            mrun_log(MRUN_LOG_WARN, LOG, "lease %s: coverage '%s': %s", r->lease_id, r->coverage,
+                     *end ? "not a number" : err.msg);
+    }
     if (mrun_store_lease_finish(c->st, r->lease_id, (int)r->attempt, passed, r->exit_code, wall_ms(), &next, &err) <
         0) {
         coord_reply_error(w, err.sys_errno == ESTALE ? MRUN_PERR_UNKNOWN_LEASE : MRUN_PERR_BAD_REQUEST, err.msg);
@@ -657,6 +674,13 @@ static void on_result(mrun_coord *c, work *w, const mrun_msg_result *r)
     coord_hist_observe(c, &c->duration, (double)(r->finished_ms - r->started_ms) / 1000.0);
     if (pipeline_id[0])
         coord_reconcile(c, pipeline_id);
+    double promoted = -1;
+    if (pipeline_id[0] && mrun_store_coverage_promote(c->st, pipeline_id, c->cfg.default_branch, wall_ms(),
+                                                      &promoted, &err) < 0)
+        mrun_log(MRUN_LOG_WARN, LOG, "pipeline %s: %s", pipeline_id, err.msg);
+    else if (promoted >= 0)
+        mrun_log(MRUN_LOG_INFO, LOG, "pipeline %s: coverage baseline of branch %s is now %.2f%%", pipeline_id,
+                 c->cfg.default_branch, promoted);
     reply_simple(w, MRUN_MSG_ACK);
     coord_kick(c); /* new ready stages may wake parked runners */
 }

@@ -68,6 +68,11 @@ static const char *const migrations[] = {
     " id TEXT PRIMARY KEY, hash BLOB NOT NULL UNIQUE, role TEXT NOT NULL, created_ms INTEGER NOT NULL) STRICT;"
     /* Values are plaintext for now: see docs/store.md, "Secrets". */
     "CREATE TABLE secrets(name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_ms INTEGER NOT NULL) STRICT;",
+    /* 2: coverage measured by a stage's coverage-gate, and the baseline per app (pipeline name) and branch. */
+    "ALTER TABLE stages ADD COLUMN coverage REAL;"
+    "CREATE TABLE coverage_baselines("
+    " app TEXT NOT NULL, branch TEXT NOT NULL, coverage REAL NOT NULL, pipeline_id TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL, PRIMARY KEY(app, branch)) STRICT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -113,6 +118,9 @@ static int vprep(mrun_store *st, sqlite3_stmt **ret_stmt, mrun_err *err, const c
             break;
         case 'I':
             rc = sqlite3_bind_int64(s, i, va_arg(ap, int64_t));
+            break;
+        case 'd':
+            rc = sqlite3_bind_double(s, i, va_arg(ap, double));
             break;
         default:
             assert(!"bad bind type");

@@ -71,6 +71,17 @@ static inline void mrun_store_closep(mrun_store **st)
     mrun_store_close(*st);
 }
 
+/* ---- coverage baselines (store_coverage.c) ---- */
+
+/* Records the line coverage (percent) a stage's coverage-gate measured, for the attempt that holds lease_id. */
+int mrun_store_coverage_set(mrun_store *st, const char *lease_id, double coverage, mrun_err *err);
+/* The baseline of app (a pipeline name) on branch, or -1 in *ret when there is none. */
+int mrun_store_coverage_baseline(mrun_store *st, const char *app, const char *branch, double *ret, mrun_err *err);
+/* When pipeline_id has passed on branch default_branch and a stage of it measured coverage, makes the lowest such
+ * figure the app's baseline for that branch (in one transaction) and returns it in *ret (-1 when nothing changed). */
+int mrun_store_coverage_promote(mrun_store *st, const char *pipeline_id, const char *default_branch, int64_t now_ms,
+                                double *ret, mrun_err *err);
+
 /* ---- pipelines and stages ---- */
 
 /* What came with a submission besides the parsed file. NULL strings are stored as "". */

@@ -25,7 +25,7 @@ int store_db_err(mrun_store *st, int rc, const char *what, mrun_err *err);
 
 /* Prepares sql and binds the variadic arguments by `types`, one letter per parameter:
  * s = const char * (NULL binds NULL), t = const char *, size_t (text with length), b = const void *, size_t (blob),
- * i = int, I = int64_t. err comes before sql only because the arguments are variadic. */
+ * i = int, I = int64_t, d = double. err comes before sql only because the arguments are variadic. */
 int store_prep(mrun_store *st, sqlite3_stmt **ret_stmt, mrun_err *err, const char *sql, const char *types, ...);
 /* Prepares, binds and steps to completion a statement that returns no rows. Returns sqlite3_changes() or -1. */
 int store_exec(mrun_store *st, mrun_err *err, const char *sql, const char *types, ...);

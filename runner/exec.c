@@ -132,7 +132,8 @@ static void stage_log(void *ctx, int stream, const char *data, size_t len)
 }
 
 /* Runs one `uses:` step through the registry, on the runner, over the workspace. */
-static int uses_step(const mrun_exec_stage *st, const mrun_exec_step *step, logsink *ls, mrun_err *err)
+static int uses_step(const mrun_exec_stage *st, const mrun_exec_step *step, logsink *ls, double *ret_coverage,
+                     mrun_err *err)
 {
     const mrun_stage_def *def = mrun_stages_find(step->uses);
     if (!def) {
@@ -154,7 +155,8 @@ static int uses_step(const mrun_exec_stage *st, const mrun_exec_step *step, logs
         sys_line(ls, "mrun: workspace: %s\n", strerror(errno));
         return 1;
     }
-    mrun_stage_ctx sc = {.workspace_fd = ws, .with = with, .n_with = n, .log = stage_log, .log_ctx = ls};
+    mrun_stage_ctx sc = {.workspace_fd = ws, .with = with, .n_with = n, .log = stage_log, .log_ctx = ls,
+                       .coverage_baseline = st->coverage_baseline, .ret_coverage = ret_coverage};
     int r = def->run(&sc, err);
     if (r < 0) {
         sys_line(ls, "mrun: %s: %s\n", def->name, err->msg);
@@ -174,7 +176,7 @@ int mrun_exec_stage_run(const mrun_exec_stage *st, mrun_exec_log_fn log, void *c
             return mrun_err_prefix(err, "stage log");
         }
     }
-    mrun_exec_result res = {.passed = true, .failed_step = -1};
+    mrun_exec_result res = {.passed = true, .failed_step = -1, .coverage = -1};
     int64_t start = now_ms();
     int64_t deadline = start + (st->limits->timeout_ms > 0 ? st->limits->timeout_ms : 600000);
     for (size_t i = 0; i < st->n_steps; i++) {
@@ -187,7 +189,7 @@ int mrun_exec_stage_run(const mrun_exec_stage *st, mrun_exec_log_fn log, void *c
         int64_t t0 = now_ms();
         bool timed_out = false, cancelled = false;
         int code = step->run ? run_step(st, step, deadline, &ls, cancel, &timed_out, &cancelled, err)
-                             : uses_step(st, step, &ls, err);
+                             : uses_step(st, step, &ls, &res.coverage, err);
         mrun_mask_flush(ls.mask[1]);
         mrun_mask_flush(ls.mask[2]);
         sys_line(&ls, "<== step %zu/%zu: %s: %s %d after %.1f s\n", i + 1, st->n_steps, step->name,

@@ -31,6 +31,7 @@ typedef struct mrun_exec_stage {
     const char *const *secret_values; /* masked in the log */
     size_t n_secret_values;
     const mrun_sandbox_opts *limits; /* memory, pids, cpus, disk...; timeout_ms is for the whole stage */
+    double coverage_baseline;        /* for `uses: coverage-gate`: percent, or -1 when there is none */
 } mrun_exec_stage;
 
 enum { MRUN_EXEC_STDOUT = 1, MRUN_EXEC_STDERR = 2, MRUN_EXEC_SYSTEM = 3 };
@@ -44,6 +45,7 @@ typedef struct mrun_exec_result {
     int failed_step;   /* index of the step that failed the stage, -1 if none */
     int exit_code;     /* of that step */
     int64_t wall_ms;
+    double coverage; /* line coverage a coverage-gate step measured (percent), -1 when none ran */
 } mrun_exec_result;
 
 /* Runs the stage. *cancel (may be NULL) is polled every 100 ms: when it turns non-zero the running step is killed

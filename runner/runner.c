@@ -433,6 +433,17 @@ static int sha256_fd(int fd, char hex[65], mrun_err *err)
     return 0;
 }
 
+/* A percentage the coordinator sent ("81.25"), or -1 when absent or not one. */
+static double parse_percent(const char *s)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    return errno == 0 && *end == '\0' && v >= 0 && v <= 100 ? v : -1;
+}
+
 /* Uploads one regular file of the workspace as an artifact, in chunks, with its sha256 on the last one. */
 static int upload_file(slot *s, const char *lease_id, int ws_fd, const char *path, mrun_err *err)
 {
@@ -590,7 +601,7 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
     mrun_runner *r = s->r;
     mrun_err err = MRUN_ERR_INIT;
     int64_t started = wall_ms();
-    mrun_exec_result res = {.failed_step = -1, .exit_code = -1};
+    mrun_exec_result res = {.failed_step = -1, .exit_code = -1, .coverage = -1};
     mrun_result_status status = MRUN_RESULT_ERROR;
     char error_text[512] = "";
     log_ctx lc;
@@ -670,7 +681,8 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
         char ws_abs[PATH_MAX];
         mrun_exec_stage st = {.workspace = realpath(ws, ws_abs) ? ws_abs : ws, .steps = steps, .n_steps = ns,
                               .env = (const char *const *)env, .n_env = ne, .secret_values = secrets,
-                              .n_secret_values = nsec, .limits = &lim_opts};
+                              .n_secret_values = nsec, .limits = &lim_opts,
+                              .coverage_baseline = parse_percent(l->coverage_baseline)};
         int er = mrun_exec_stage_run(&st, send_log, &lc, &s->cancel, &res, &err);
         for (size_t i = 3; i < ne; i++)
             free(env[i]);
@@ -703,6 +715,11 @@ report:
     req.result.started_ms = started;
     req.result.finished_ms = wall_ms();
     req.result.error_text = error_text[0] ? error_text : NULL;
+    char coverage[32];
+    if (res.coverage >= 0) {
+        snprintf(coverage, sizeof(coverage), "%.4f", res.coverage);
+        req.result.coverage = coverage;
+    }
     /* the result must arrive: retry while the coordinator is away (a repeat changes nothing there) */
     for (int attempt = 0; attempt < 60 && !stopping(r); attempt++) {
         if (call(s->ctx, &req, 10000, &rep, &err) == 0) {

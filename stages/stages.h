@@ -23,6 +23,11 @@ typedef struct mrun_stage_ctx {
     size_t n_with;
     mrun_stage_log_fn log;
     void *log_ctx;
+    /* coverage-gate: the line coverage (percent) stored for the app's default branch, or -1 when there is none;
+     * the gate writes the coverage it measured to *ret_coverage (may be NULL), which the coordinator stores as the
+     * new baseline when a default-branch pipeline passes. */
+    double coverage_baseline;
+    double *ret_coverage;
 } mrun_stage_ctx;
 
 /* Runs the built-in: returns 0 when it passed, 1 when it failed (findings), -1 with err when it could not run. */

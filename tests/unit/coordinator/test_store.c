@@ -242,13 +242,13 @@ static pl_seen pipeline(fx *f, const char *id)
 static void test_schema_reopen(void **state)
 {
     fx *f = *state;
-    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 1);
+    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 2);
     assert_int_equal(q1(f, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'"), 1);
     mrun_store_close(f->st);
     f->st = NULL;
     OK(mrun_store_open(f->dir, &f->st, err)); /* migrations already applied: a no-op */
     assert_int_equal(q1(f, "SELECT count(*) FROM schema_version"), 1);
-    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 1);
+    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 2);
     assert_int_equal(q1(f, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name IN ('pipelines','stages',"
                            "'stage_needs','leases','log_chunks','artifacts','runners','tokens','secrets')"),
                      9);
@@ -257,8 +257,12 @@ static void test_schema_reopen(void **state)
     exec_sql(f, "UPDATE schema_version SET version=99");
     FAILS(mrun_store_open(f->dir, &f->st, err), EPROTO, "newer than this build");
     assert_null(f->st);
-    exec_sql(f, "UPDATE schema_version SET version=1");
+    /* a version-1 database (session 1's schema) is upgraded in place */
+    exec_sql(f, "ALTER TABLE stages DROP COLUMN coverage; DROP TABLE coverage_baselines;"
+                " UPDATE schema_version SET version=1");
     OK(mrun_store_open(f->dir, &f->st, err));
+    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 2);
+    assert_int_equal(q1(f, "SELECT count(*) FROM pragma_table_info('stages') WHERE name='coverage'"), 1);
 }
 
 static void test_pragmas(void **state)
@@ -478,6 +482,52 @@ static void test_lease_lifecycle(void **state)
     FAILS(mrun_store_lease_finish(f->st, l3.id, 1, true, 0, 2400, &ns, err), ESTALE, "is revoked");
     OK(mrun_store_stage_set_state(f->st, id, "deploy", MRUN_STORE_STAGE_WAITING, MRUN_STORE_STAGE_SKIPPED, 2500, err));
     assert_int_equal(pipeline(f, id).state, MRUN_STORE_PIPELINE_CANCELLED);
+}
+
+/* Coverage per attempt, and the baseline only a passed default-branch pipeline sets (the lowest stage figure). */
+static void test_coverage_baseline(void **state)
+{
+    fx *f = *state;
+    char id[MRUN_STORE_ID_LEN + 1];
+    create(f, id);
+    mrun_store_runner_info r = {"r1", "runner one", "linux x86_64", 2, 100, true};
+    OK(mrun_store_runner_upsert(f->st, &r, err));
+    double base = 0;
+    OK(mrun_store_coverage_baseline(f->st, "demo", "main", &base, err));
+    assert_true(base < 0);
+
+    const char *names[] = {"build", "test", "deploy"};
+    const double cov[] = {82.5, 79.25, -1};
+    mrun_store_stage_state ns;
+    for (int i = 0; i < 3; i++) {
+        if (i > 0)
+            OK(mrun_store_stage_set_state(f->st, id, names[i], MRUN_STORE_STAGE_WAITING, MRUN_STORE_STAGE_READY,
+                                          2000, err));
+        mrun_store_lease l;
+        OK(mrun_store_lease_create(f->st, id, names[i], "r1", 2000, 1000, &l, err));
+        if (cov[i] >= 0)
+            OK(mrun_store_coverage_set(f->st, l.id, cov[i], err));
+        FAILS(mrun_store_coverage_set(f->st, l.id, 100.5, err), EINVAL, "not a percentage");
+        /* before the pipeline passes, nothing is promoted */
+        double p = 0;
+        OK(mrun_store_coverage_promote(f->st, id, "main", 2100, &p, err));
+        assert_true(p < 0);
+        OK(mrun_store_lease_finish(f->st, l.id, 1, true, 0, 2100, &ns, err));
+    }
+    assert_int_equal(pipeline(f, id).state, MRUN_STORE_PIPELINE_PASSED);
+    FAILS(mrun_store_coverage_set(f->st, "ffff", 50, err), ENOENT, "no stage holds lease");
+
+    double p = 0;
+    OK(mrun_store_coverage_promote(f->st, id, "release", 3000, &p, err)); /* not the default branch */
+    assert_true(p < 0);
+    OK(mrun_store_coverage_baseline(f->st, "demo", "main", &base, err));
+    assert_true(base < 0);
+    OK(mrun_store_coverage_promote(f->st, id, "main", 3000, &p, err));
+    assert_true(p > 79.24 && p < 79.26);
+    OK(mrun_store_coverage_baseline(f->st, "demo", "main", &base, err));
+    assert_true(base > 79.24 && base < 79.26);
+    OK(mrun_store_coverage_baseline(f->st, "other-app", "main", &base, err));
+    assert_true(base < 0);
 }
 
 typedef struct log_seen {
@@ -867,6 +917,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stage_cas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coverage_baseline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
