@@ -17,6 +17,7 @@ int mrun_cli_daemon_start(const char *cmd, const char *level, void (*on_stop)(in
 
 int mrun_cmd_sandbox(int argc, char **argv);
 int mrun_cmd_unpack(int argc, char **argv);
+int mrun_cmd_pack(int argc, char **argv);
 int mrun_cmd_run(int argc, char **argv);
 int mrun_cmd_coordinator(int argc, char **argv);
 int mrun_cmd_runner(int argc, char **argv);
@@ -26,9 +27,21 @@ int mrun_cmd_submit(int argc, char **argv);
 int mrun_cmd_status(int argc, char **argv);
 int mrun_cmd_logs(int argc, char **argv);
 int mrun_cmd_scan(int argc, char **argv);
+int mrun_cmd_sbom(int argc, char **argv);
+int mrun_cmd_coverage(int argc, char **argv);
 int mrun_cmd_cancel(int argc, char **argv);
 int mrun_cmd_retry(int argc, char **argv);
 int mrun_cmd_artifacts(int argc, char **argv);
+int mrun_cmd_artifacts_gc(int argc, char **argv);
 int mrun_cmd_runners(int argc, char **argv);
+/* -- attest -- (cmd_keys.c, cmd_verify.c, cmd_attest.c) */
+int mrun_cmd_keys(int argc, char **argv);
+int mrun_cmd_verify(int argc, char **argv);
+int mrun_cmd_attest(int argc, char **argv);
+/* --passphrase-env VAR / --passphrase-file F (first line): *ret_pass is NULL when neither is given; free it with
+ * mrun_cli_passphrase_free, which wipes it. */
+int mrun_cli_passphrase(const char *env_name, const char *file, char **ret_pass, mrun_err *err);
+void mrun_cli_passphrase_free(char *pass);
+int mrun_cmd_init(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@
 static const char usage_text[] =
     "usage: mrun artifacts ls [OPTIONS] ID\n"
     "       mrun artifacts get [OPTIONS] ID PATH\n"
+    "       mrun artifacts gc [--dry-run] ...   (on the coordinator host; see mrun artifacts gc --help)\n"
     "\n"
     "ls lists the artifacts of pipeline ID (stage, path, size, sha256). get downloads the artifact PATH, checks\n"
     "its sha256 and writes it to -o FILE; without -o (or with -o -) to stdout when that is not a terminal, else\n"
@@ -197,6 +198,8 @@ int mrun_cmd_artifacts(int argc, char **argv)
                                          {"force", no_argument, NULL, 'f'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
+    if (argc > 1 && strcmp(argv[1], "gc") == 0)
+        return mrun_cmd_artifacts_gc(argc - 1, argv + 1);
     mrun_client_config cfg = {.max_body = MAX_ARTIFACT + 1};
     get_args ga = {0};
     bool json = false;

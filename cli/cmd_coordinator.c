@@ -1,5 +1,6 @@
 /* cmd_coordinator.c - `mrun coordinator`: the control plane as a daemon, until SIGTERM or SIGINT. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -7,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/auto.h"
 #include "../common/log.h"
+#include "../common/parse.h"
 #include "../coordinator/coord.h"
 #include "cli.h"
 
@@ -33,11 +36,32 @@ static const char usage_text[] =
     "  --http ADDR           HTTP API address (default 0.0.0.0:7070; 'none' for no API)\n"
     "  --lease-timeout DUR   a silent runner's stages go back to the queue after this (default 4000 ms:\n"
     "                        with the 0.5 s sweep, a dead runner's stages are requeued within 5 s)\n"
+    "  --signing-key FILE    PEM private key (`mrun keys generate`) that signs provenance for every stage with\n"
+    "                        artifacts; its passphrase, if any, from MRUN_SIGNING_PASSPHRASE or:\n"
+    "  --signing-passphrase-file FILE\n"
+    "  --builder-id URI      builder.id in provenance (default mrun://HOSTNAME/coordinator)\n"
+    "  --keep-artifacts N    keep the artifacts of the newest N pipelines per app and branch (default 10)\n"
+    "  --pr-artifact-ttl DUR pull-request pipelines' artifacts expire after this (default 7d)\n"
+    "  --gc-interval DUR     how often the retention sweep runs (default 1h; 'off' for never)\n"
     "  --default-branch NAME passing pipelines of this branch set the coverage baselines (default main)\n"
     "  --insecure-open       accept runners and API calls without tokens (for a trusted, local network only)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  --config FILE         settings as `key = value` lines, keys as these options (or MRUN_CONFIG)\n"
     "  -h, --help            show this help\n";
+
+/* The first line of a passphrase file (the trailing newline is not part of it). */
+static int read_passphrase(const char *path, char *buf, size_t size, mrun_err *err)
+{
+    mrun_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return mrun_err_set(err, errno, "--signing-passphrase-file '%s'", path);
+    ssize_t n = read(fd, buf, size - 1);
+    if (n < 0)
+        return mrun_err_set(err, errno, "--signing-passphrase-file '%s'", path);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
 
 int mrun_cmd_coordinator(int argc, char **argv)
 {
@@ -48,11 +72,19 @@ int mrun_cmd_coordinator(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'T'},    {"tls-key", required_argument, NULL, 'K'},
         {"http-tls-cert", required_argument, NULL, 'P'}, {"http-tls-key", required_argument, NULL, 'Q'},
         {"default-branch", required_argument, NULL, 'B'},
+        {"signing-key", required_argument, NULL, 'S'},   {"signing-passphrase-file", required_argument, NULL, 'F'},
+        {"builder-id", required_argument, NULL, 'I'},
+        {"keep-artifacts", required_argument, NULL, 'k'}, {"pr-artifact-ttl", required_argument, NULL, 'p'},
+        {"gc-interval", required_argument, NULL, 'g'},
         {"config", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
     const char *data = getenv("MRUN_DATA"), *listen = getenv("MRUN_LISTEN"), *http = getenv("MRUN_HTTP");
     const char *level = getenv("MRUN_LOG_LEVEL");
     long lease_ms = 4000;
     const char *tls_cert = NULL, *tls_key = NULL, *http_cert = NULL, *http_key = NULL, *default_branch = NULL;
+    const char *signing_key = NULL, *passphrase_file = NULL, *builder_id = NULL;
+    mrun_store_retention retention = {0};
+    int64_t gc_interval = 0, keep = 0;
+    mrun_err perr = MRUN_ERR_INIT;
     int open = 0, c;
     /* --config FILE (or MRUN_CONFIG): the file's settings, overridden by the flags */
     if (mrun_cli_daemon_config("coordinator", opts, &argc, &argv) != 0)
@@ -100,6 +132,36 @@ int mrun_cmd_coordinator(int argc, char **argv)
         case 'B':
             default_branch = optarg;
             break;
+        case 'S':
+            signing_key = optarg;
+            break;
+        case 'F':
+            passphrase_file = optarg;
+            break;
+        case 'I':
+            builder_id = optarg;
+            break;
+        case 'k':
+            if (mrun_parse_int(optarg, 1, 1000000, &keep, &perr) < 0) {
+                fprintf(stderr, "mrun coordinator: --keep-artifacts: %s\n", perr.msg);
+                return 2;
+            }
+            retention.keep_per_branch = (int)keep;
+            break;
+        case 'p':
+            if (mrun_parse_duration(optarg, &retention.pr_ttl_ms, &perr) < 0 || retention.pr_ttl_ms <= 0) {
+                fprintf(stderr, "mrun coordinator: --pr-artifact-ttl: %s\n", perr.msg[0] ? perr.msg : "must be > 0");
+                return 2;
+            }
+            break;
+        case 'g':
+            if (strcmp(optarg, "off") == 0) {
+                gc_interval = -1;
+            } else if (mrun_parse_duration(optarg, &gc_interval, &perr) < 0 || gc_interval < 1000) {
+                fprintf(stderr, "mrun coordinator: --gc-interval: %s\n", perr.msg[0] ? perr.msg : "at least 1s");
+                return 2;
+            }
+            break;
         case 'C':
             break; /* read above */
         case 'h':
@@ -122,14 +184,28 @@ int mrun_cmd_coordinator(int argc, char **argv)
                              .tls_key = tls_key,
                              .http_tls_cert = http_cert,
                              .http_tls_key = http_key,
-                             .default_branch = default_branch};
+                             .default_branch = default_branch,
+                             .signing_key = signing_key,
+                             .builder_id = builder_id,
+                             .retention = retention,
+                             .gc_interval_ms = gc_interval};
     mrun_err err = MRUN_ERR_INIT;
+    char passphrase[1024] = "";
+    if (passphrase_file && read_passphrase(passphrase_file, passphrase, sizeof(passphrase), &err) < 0) {
+        mrun_log(MRUN_LOG_ERROR, "coordinator", "%s", err.msg);
+        return 2;
+    }
+    const char *env_pass = getenv("MRUN_SIGNING_PASSPHRASE");
+    cfg.signing_passphrase = passphrase[0] ? passphrase : env_pass;
     mrun_coord *coord = NULL;
-    if (mrun_coord_start(&cfg, &coord, &err) < 0) {
+    int started = mrun_coord_start(&cfg, &coord, &err);
+    explicit_bzero(passphrase, sizeof(passphrase)); /* the key is loaded; the passphrase is not needed again */
+    if (started < 0) {
         mrun_log(MRUN_LOG_ERROR, "coordinator", "%s", err.msg);
         return 1;
     }
-    mrun_log(MRUN_LOG_INFO, "coordinator", "up: data %s", cfg.data_dir);
+    mrun_log(MRUN_LOG_INFO, "coordinator", "up: data %s%s", cfg.data_dir,
+             signing_key ? ", signing provenance" : ", no --signing-key: provenance is not signed");
     while (!stop_sig)
         pause();
     mrun_log(MRUN_LOG_INFO, "coordinator", "stopping (signal %d)", (int)stop_sig);

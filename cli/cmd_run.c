@@ -20,6 +20,7 @@
 #include "../coordinator/pipeline.h"
 #include "../coordinator/store.h"
 #include "../runner/runner.h"
+#include "../stages/attest.h"
 #include "../stages/stages.h"
 #include "cli.h"
 
@@ -213,6 +214,143 @@ static int get_state(const mrun_store_pipeline_info *pi, void *ud)
 }
 
 /* Packs dir into memory (deterministic tar.gz honouring .gitignore/.mrunignore). */
+/* Opens (creating) the directory rel beneath dfd, one component at a time, never through a symlink. */
+static int mkdirs_beneath(int dfd, const char *rel, mrun_err *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof(buf), "%s", rel) >= (int)sizeof(buf))
+        return mrun_err_setx(err, E2BIG, "'%s': path too long", rel);
+    int cur = dup(dfd);
+    for (char *p = buf, *slash; cur >= 0 && *p; p = slash ? slash + 1 : p + strlen(p)) {
+        slash = strchr(p, '/');
+        if (slash)
+            *slash = '\0';
+        if (*p && strcmp(p, ".") != 0) {
+            if (strcmp(p, "..") == 0) {
+                close(cur);
+                return mrun_err_setx(err, EINVAL, "'%s': '..' in an artifact path", rel);
+            }
+            if (mkdirat(cur, p, 0755) < 0 && errno != EEXIST) {
+                close(cur);
+                return mrun_err_set(err, errno, "mkdir '%s'", rel);
+            }
+            int next = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            close(cur);
+            cur = next;
+        }
+        if (!slash)
+            break;
+    }
+    return cur >= 0 ? cur : mrun_err_set(err, errno, "open '%s'", rel);
+}
+
+#define ATT_DIR ".mrun/attestations/"
+
+typedef struct export_ctx {
+    mrun_store *db;
+    int out_fd; /* DIR/.mrun/out */
+    size_t n, failed;
+    char signed_stage[16][128], bundle[16][1024], subject[16][2048];
+    size_t n_signed;
+} export_ctx;
+
+/* Writes one artifact blob to .mrun/out/STAGE/PATH (replacing an older file, never through a symlink). */
+static int export_one(const mrun_store_artifact_info *a, void *ud)
+{
+    export_ctx *x = ud;
+    mrun_err err = MRUN_ERR_INIT;
+    char rel[2048];
+    /* the coordinator's attestations sit beside the stage's files: out/STAGE/STAGE.sigstore.json */
+    bool att = strncmp(a->path, ATT_DIR, strlen(ATT_DIR)) == 0;
+    snprintf(rel, sizeof(rel), "%s/%s", a->stage, att ? a->path + strlen(ATT_DIR) : a->path);
+    char *base = strrchr(rel, '/');
+    *base++ = '\0';
+    mrun_autoclose int dfd = mkdirs_beneath(x->out_fd, rel, &err);
+    mrun_autoclose int in = -1, out = -1;
+    uint64_t size = 0;
+    if (dfd < 0 || mrun_store_blob_get(x->db, a->digest, &in, &size, &err) < 0) {
+        fprintf(stderr, "mrun run: artifact %s/%s: %s\n", a->stage, a->path, err.msg);
+        x->failed++;
+        return 0;
+    }
+    unlinkat(dfd, base, 0);
+    out = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    char buf[65536];
+    ssize_t n = 0;
+    while (out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)n) != n) {
+            n = -1;
+            break;
+        }
+    if (out < 0 || n < 0) {
+        fprintf(stderr, "mrun run: artifact %s/%s: %s\n", a->stage, a->path, strerror(errno));
+        x->failed++;
+        return 0;
+    }
+    x->n++;
+    size_t len = strlen(a->path);
+    if (att && len > 14 && strcmp(a->path + len - 14, ".sigstore.json") == 0) {
+        size_t i = 0;
+        while (i < x->n_signed && strcmp(x->signed_stage[i], a->stage) != 0)
+            i++;
+        if (i == x->n_signed && x->n_signed < 16) {
+            x->n_signed++;
+            snprintf(x->signed_stage[i], sizeof(x->signed_stage[i]), "%s", a->stage);
+            snprintf(x->bundle[i], sizeof(x->bundle[i]), "%.500s/%.500s", rel, base);
+        }
+    } else if (!att) {
+        for (size_t i = 0; i < x->n_signed; i++)
+            if (strcmp(x->signed_stage[i], a->stage) == 0 && !x->subject[i][0])
+                snprintf(x->subject[i], sizeof(x->subject[i]), "%s/%s", a->stage, a->path);
+    }
+    return 0;
+}
+
+/* Copies the pipeline's artifacts (and the coordinator's signed provenance) to DIR/.mrun/out and says how to
+ * verify them. */
+static void export_artifacts(mrun_store *db, const char *pipeline_id, const char *dir, const char *data_dir)
+{
+    char out[4200];
+    snprintf(out, sizeof(out), "%s/.mrun/out", dir);
+    mkdir(out, 0755);
+    export_ctx x = {.db = db, .out_fd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+    mrun_err err = MRUN_ERR_INIT;
+    if (x.out_fd < 0) {
+        fprintf(stderr, "mrun run: %s: %s\n", out, strerror(errno));
+        return;
+    }
+    /* twice: attestations first to know which stages are signed, then the files to name a subject */
+    if (mrun_store_artifact_list(db, pipeline_id, export_one, &x, &err) < 0 ||
+        (x.n_signed && (x.n = 0, mrun_store_artifact_list(db, pipeline_id, export_one, &x, &err) < 0)))
+        fprintf(stderr, "mrun run: artifacts: %s\n", err.msg);
+    close(x.out_fd);
+    if (x.n == 0)
+        return;
+    printf("artifacts: %zu file(s) in %s/\n", x.n, out);
+    for (size_t i = 0; i < x.n_signed; i++)
+        if (x.subject[i][0])
+            printf("provenance of stage %s, signed by this machine's run key; check it with:\n"
+                   "  mrun verify %s/%s --attestation %s/%s --key %s/keys/coordinator.pub\n",
+                   x.signed_stage[i], out, x.subject[i], out, x.bundle[i], data_dir);
+}
+
+/* The key the embedded coordinator signs provenance with: DATA/keys/coordinator.key, made on first use. */
+static int run_key(const char *data_dir, char *path, size_t size, mrun_err *err)
+{
+    char prefix[4200];
+    snprintf(prefix, sizeof(prefix), "%s/keys", data_dir);
+    mkdir(prefix, 0700);
+    snprintf(prefix, sizeof(prefix), "%s/keys/coordinator", data_dir);
+    snprintf(path, size, "%s.key", prefix);
+    if (access(path, R_OK) == 0)
+        return 0;
+    mrun_cleanup(mrun_attest_key_freep) mrun_key *key = NULL;
+    if (mrun_attest_key_generate(MRUN_KEY_ECDSA_P256, &key, err) < 0 ||
+        mrun_attest_key_write(key, prefix, NULL, false, err) < 0)
+        return mrun_err_prefix(err, "run key");
+    return 0;
+}
+
 static int pack(const char *dir, uint8_t **ret, size_t *ret_len, mrun_err *err)
 {
     mrun_autoclose int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -347,7 +485,13 @@ int mrun_cmd_run(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     mrun_coord *coord = NULL;
-    mrun_coord_config cc = {.data_dir = data_dir, .listen = url, .open_registration = 1};
+    char key_path[4300];
+    if (run_key(data_dir, key_path, sizeof(key_path), &err) < 0) {
+        fprintf(stderr, "mrun run: %s\n", err.msg);
+        return 2;
+    }
+    mrun_coord_config cc = {.data_dir = data_dir, .listen = url, .open_registration = 1, .signing_key = key_path,
+                            .builder_id = "mrun://localhost/mrun-run"};
     if (mrun_coord_start(&cc, &coord, &err) < 0) {
         fprintf(stderr, "mrun run: %s\n", err.msg);
         return 2;
@@ -392,6 +536,8 @@ int mrun_cmd_run(int argc, char **argv)
     }
     mrun_runner_stop(runner, interrupted ? 0 : 1000);
     mrun_coord_stop(coord);
+    if (db && !interrupted)
+        export_artifacts(db, id, dir, data_dir);
     mrun_store_close(db);
     free(p);
     if (interrupted) {

@@ -1,5 +1,5 @@
-/* cmd_scan.c - `mrun scan secrets|lint [DIR]`: the checks a person runs before pushing, with the same code as the
- * pipeline's built-in stages. Exit 1 when a finding reaches --fail-on, 0 otherwise, 2 on usage or I/O errors. */
+/* cmd_scan.c - `mrun scan secrets|lint|tests|licenses [DIR]`: the checks a person runs before pushing, with the
+ * same code as the pipeline's built-in stages. Exit 1 when a finding reaches --fail-on, 0 otherwise, 2 on usage or I/O errors. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -11,6 +11,7 @@
 #include "../common/auto.h"
 #include "../common/parse.h"
 #include "../stages/findings.h"
+#include "../stages/licenses.h"
 #include "../stages/lint.h"
 #include "../stages/secrets.h"
 #include "../stages/testpresence.h"
@@ -18,14 +19,17 @@
 #include "cli.h"
 
 static const char usage_text[] =
-    "usage: mrun scan secrets|lint|tests [OPTIONS] [DIR]\n"
+    "usage: mrun scan secrets|lint|tests|licenses [OPTIONS] [DIR]\n"
     "\n"
     "secrets: finds credentials in DIR (default .): cloud keys, API tokens, private keys, passwords in URLs and in\n"
     "  assignments; a finding shows only the first 4 characters of the secret.\n"
     "lint: finds what LLM-written code typically gets wrong: TLS verification off, eval of input, shell=True with\n"
     "  formatting, SQL built by formatting, debug mode, wildcard CORS, chmod 777, TODO stubs, unpinned dependencies.\n"
     "tests: every public Python and JS/TS function has a test file that names it (fails on medium by default).\n"
-    "All honour .gitignore and .mrunignore, skip binary and large files (and say so) and never follow a symlink.\n"
+    "licenses: every dependency's license (lockfiles, node_modules, dist-info, vendor/, LICENSE texts) against the\n"
+    "  policy in DIR/.mrun/policy.yml: strong copyleft (GPL, AGPL) is denied for tier 1 and 2 apps by default.\n"
+    "All honour .gitignore and .mrunignore (licenses also reads node_modules/ and .venv/ when they are ignored),\n"
+    "skip binary and large files (and say so) and never follow a symlink.\n"
     "Suppress a finding with a comment `mrun:allow RULE REASON` on its line or the line above, or accept the current\n"
     "state with --write-baseline.\n"
     "\n"
@@ -34,12 +38,13 @@ static const char usage_text[] =
     "  --fail-on SEVERITY        exit 1 when a finding is at least low, medium, high (default; tests: medium)\n"
     "                            or critical\n"
     "  --baseline FILE           report findings listed in FILE as suppressed (default\n"
-    "                            DIR/.mrun/secrets-baseline.json or DIR/.mrun/lint-baseline.json when it exists)\n"
+    "                            DIR/.mrun/<secrets|lint|tests|licenses>-baseline.json when it exists)\n"
     "  --write-baseline FILE     write every current finding to FILE as the baseline and exit 0\n"
     "  --max-file-size SIZE      skip larger files (default 1M)\n"
+    "  --policy FILE             licenses: the policy to apply (default DIR/.mrun/policy.yml when it exists)\n"
     "  -h, --help                show this help\n"
     "\n"
-    "Rules, thresholds and what each check misses: docs/checks.md. licenses comes later.\n";
+    "Rules, thresholds and what each check misses: docs/checks.md.\n";
 
 /* What was not scanned, and why, on stderr (the report itself stays machine-readable). */
 static void print_skip(void *ctx, const char *path, const char *reason)
@@ -56,6 +61,7 @@ int mrun_cmd_scan(int argc, char **argv)
                                          {"baseline", required_argument, NULL, 'b'},
                                          {"write-baseline", required_argument, NULL, 'w'},
                                          {"max-file-size", required_argument, NULL, 'm'},
+                                         {"policy", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -63,13 +69,16 @@ int mrun_cmd_scan(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     bool lint = strcmp(argv[1], "lint") == 0, tests = strcmp(argv[1], "tests") == 0;
-    if (!lint && !tests && strcmp(argv[1], "secrets") != 0) {
+    bool licenses = strcmp(argv[1], "licenses") == 0;
+    const char *policy = NULL;
+    if (!lint && !tests && !licenses && strcmp(argv[1], "secrets") != 0) {
         fprintf(stderr, "mrun scan: '%s' is not available yet (secrets, lint and tests are)\n", argv[1]);
         return 2;
     }
-    const char *tool = lint ? "mrun llm-lint" : tests ? "mrun test-presence" : "mrun secret-scan";
+    const char *tool = lint ? "mrun llm-lint" : tests ? "mrun test-presence" : licenses ? "mrun license-check" : "mrun secret-scan";
     const char *default_baseline = lint    ? ".mrun/lint-baseline.json"
                                    : tests ? ".mrun/tests-baseline.json"
+                                   : licenses ? ".mrun/licenses-baseline.json"
                                            : ".mrun/secrets-baseline.json";
     mrun_report_format fmt = MRUN_FORMAT_TEXT;
     const char *output = NULL, *baseline = NULL, *write_baseline = NULL;
@@ -114,6 +123,9 @@ int mrun_cmd_scan(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'p':
+            policy = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -132,6 +144,16 @@ int mrun_cmd_scan(int argc, char **argv)
         fprintf(stderr, "mrun scan: '%s': %s\n", dir, strerror(errno));
         return 2;
     }
+    if (policy && !licenses) {
+        fprintf(stderr, "mrun scan: --policy is for licenses only\n");
+        return 2;
+    }
+    /* the check opens a relative policy beneath DIR; the flag is relative to the current directory */
+    mrun_autofree char *abs_policy = policy ? realpath(policy, NULL) : NULL;
+    if (policy && !abs_policy) {
+        fprintf(stderr, "mrun scan: --policy '%s': %s\n", policy, strerror(errno));
+        return 2;
+    }
     mrun_cleanup(mrun_findings_freep) mrun_findings *f = NULL;
     mrun_check_opts o = {.max_file_bytes = (uint64_t)max_bytes,
                          .baseline_dirfd = baseline ? AT_FDCWD : root,
@@ -142,6 +164,7 @@ int mrun_cmd_scan(int argc, char **argv)
     if (mrun_findings_new(&f, &err) < 0 ||
         (lint    ? mrun_check_lint(root, &o, f, &stats, &err)
          : tests ? mrun_check_tests(root, &o, f, &stats, &err)
+         : licenses ? mrun_check_licenses(root, &o, abs_policy, f, &stats, &err)
                  : mrun_check_secrets(root, &o, f, &stats, &err)) < 0) {
         fprintf(stderr, "mrun scan: %s\n", err.msg);
         return 2;
@@ -164,6 +187,7 @@ int mrun_cmd_scan(int argc, char **argv)
     size_t n_rules;
     const mrun_rule *rules = lint    ? mrun_lint_rules(&n_rules)
                              : tests ? mrun_testpresence_rules(&n_rules)
+                             : licenses ? mrun_licenses_rules(&n_rules)
                                      : mrun_secrets_rules(&n_rules);
     bool color = !output && fmt == MRUN_FORMAT_TEXT && isatty(STDOUT_FILENO);
     int r = mrun_findings_report(f, fmt, tool, rules, n_rules, &stats, color, out, &err);

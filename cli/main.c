@@ -11,20 +11,27 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"artifacts", mrun_cmd_artifacts, "list or download a pipeline's artifacts"},
+    {"attest", mrun_cmd_attest, "sign SLSA provenance for files by hand (DSSE or Sigstore bundle)"},
     {"cancel", mrun_cmd_cancel, "cancel a pipeline's unfinished stages"},
     {"coordinator", mrun_cmd_coordinator, "run the coordinator daemon"},
+    {"coverage", mrun_cmd_coverage, "apply the coverage gate to a Cobertura or lcov report"},
+    {"init", mrun_cmd_init, "create a micro app from a template (--list shows them)"},
+    {"keys", mrun_cmd_keys, "generate the signing key pair, or print a public key's id"},
     {"logs", mrun_cmd_logs, "show a pipeline's stage logs (--follow)"},
+    {"pack", mrun_cmd_pack, "pack a directory into a reproducible tar.gz"},
     {"retry", mrun_cmd_retry, "run a finished pipeline's failed stages again"},
     {"run", mrun_cmd_run, "run DIR's pipeline here, with no server"},
     {"runner", mrun_cmd_runner, "run a runner daemon"},
     {"runners", mrun_cmd_runners, "list the coordinator's runners"},
     {"sandbox", mrun_cmd_sandbox, "run a command in an isolated sandbox"},
+    {"sbom", mrun_cmd_sbom, "write a CycloneDX or SPDX SBOM of DIR's dependencies"},
     {"scan", mrun_cmd_scan, "check a directory before pushing (scan secrets)"},
     {"secrets", mrun_cmd_secrets, "store a secret for stages (on the coordinator host)"},
     {"status", mrun_cmd_status, "show pipelines and their stages"},
     {"submit", mrun_cmd_submit, "send DIR's pipeline to a coordinator"},
     {"tokens", mrun_cmd_tokens, "create runner and API tokens (on the coordinator host)"},
     {"unpack", mrun_cmd_unpack, "extract a tar archive safely, or refuse it"},
+    {"verify", mrun_cmd_verify, "check an artifact's signed provenance (exit 0 only when it holds)"},
 };
 
 static void usage(FILE *f)

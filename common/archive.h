@@ -96,7 +96,7 @@ typedef struct mrun_pack_stats {
 /* Writes the tree under dir_fd to out_fd as a deterministic tar.gz: depth first, each directory in byte order,
  * mtime 0, uid/gid 0 without names, modes 0755/0644 (directories 0755), symlinks stored as symlinks (never
  * followed), hardlinks stored as copies, no atime/ctime, gzip header without time or name. The same tree
- * always gives the same bytes. Skips ".git" at any depth, ".mrun/cache", and whatever the .gitignore and
+ * always gives the same bytes. Skips ".git" at any depth, ".mrun/cache", ".mrun/out", and whatever the .gitignore and
  * .mrunignore files (root and nested) exclude. o may be NULL. Blocks; any thread. */
 int mrun_archive_pack_dir(int dir_fd, const mrun_pack_opts *o, int out_fd, mrun_pack_stats *ret_stats, mrun_err *err);
 

@@ -1,5 +1,5 @@
 /* archive_pack.c - `mrun submit`'s packer: a work tree to a deterministic tar.gz (same tree, same sha256),
- * walking by fd without following symlinks, leaving out .git, .mrun/cache and what the ignore files say. */
+ * walking by fd without following symlinks, leaving out .git, .mrun/cache, .mrun/out (what `mrun run` writes) and what the ignore files say. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -144,7 +144,7 @@ static int walk(px *x, int dfd, const char *rel, int depth)
     int r = 0;
     for (size_t i = 0; i < n && r == 0; i++) {
         const char *name = names[i];
-        if (strcmp(name, ".git") == 0 || (strcmp(rel, ".mrun") == 0 && strcmp(name, "cache") == 0))
+        if (strcmp(name, ".git") == 0 || (strcmp(rel, ".mrun") == 0 && (strcmp(name, "cache") == 0 || strcmp(name, "out") == 0)))
             continue;
         char path[PATH_MAX];
         if ((size_t)snprintf(path, sizeof(path), "%s%s%s", rel, *rel ? "/" : "", name) >= sizeof(path)) {
@@ -200,6 +200,9 @@ static int pack(int dir_fd, const mrun_pack_opts *o, int out_fd, bool binary_nam
         archive_write_set_options(a, binary_names ? "gzip:!timestamp,hdrcharset=BINARY" : "gzip:!timestamp") !=
             ARCHIVE_OK)
         return mrun_err_setx(err, EINVAL, "pack: %s", archive_error_string(a));
+    /* libarchive pads the last block of a pipe or a device with zeros but not of a regular file: fix the
+     * choice so the bytes do not depend on where they go */
+    archive_write_set_bytes_in_last_block(a, 1);
     if (archive_write_open_fd(a, out_fd) != ARCHIVE_OK)
         return mrun_err_setx(err, EIO, "pack: %s", archive_error_string(a));
     if (walk(&x, dir_fd, "", 0) < 0)

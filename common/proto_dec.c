@@ -395,7 +395,7 @@ static int cmp_strp(const void *a, const void *b)
 /* Reads a {str: str} map into an mrun_kvv (F_KVV) or an mrun_envv (F_ENV); keys pass f->check. */
 static int rd_strmap(rd *r, const struct field *f, char *at)
 {
-    size_t n;
+    size_t n = 0;
     int env = f->kind == F_ENV;
     if (rd_vec(r, H_MAP, env ? sizeof(mrun_env_var) : sizeof(mrun_kv), at, &n) < 0)
         return -1;
@@ -434,7 +434,7 @@ static int dec_field(rd *r, const struct field *f, char *at)
 {
     uint64_t u = 0;
     int64_t s = 0;
-    size_t n;
+    size_t n = 0;
     switch (f->kind) {
     case F_U64:
         return rd_uint(r, UINT64_MAX, (uint64_t *)(void *)at);

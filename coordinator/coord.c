@@ -20,14 +20,8 @@
 #include "../common/log.h"
 #include "../common/proto.h"
 #include "../stages/stages.h"
+#include "../stages/attest.h"
 #include "coord_int.h"
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- replies ---------------------------------------------------------------------------------------------- */
 
@@ -169,7 +163,7 @@ static void *worker_main(void *arg)
             coord_reconcile_all(c);
         for (size_t i = 0; i < n_ids; i++)
             coord_reconcile(c, ids[i]);
-        coord_tick(c, wall_ms());
+        coord_tick(c, coord_wall_ms());
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
@@ -279,13 +273,23 @@ int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_
     c->dispatch.bounds = dispatch_bounds;
     c->duration.bounds = duration_bounds;
     pthread_cond_init(&c->cv, NULL);
+    if (!c->cfg.builder_id || !*c->cfg.builder_id) {
+        char host[256] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(c->builder_id, sizeof(c->builder_id), "mrun://%s/coordinator", host);
+        c->cfg.builder_id = c->builder_id;
+    }
+    if (cfg->signing_key && mrun_attest_key_load_private(cfg->signing_key, cfg->signing_passphrase, &c->key, err) < 0) {
+        mrun_coord_stop(c);
+        return mrun_err_prefix(err, "signing key");
+    }
     if (mrun_store_open(cfg->data_dir, &c->st, err) < 0 || mrun_store_open(cfg->data_dir, &c->submit_st, err) < 0 ||
         mrun_store_open(cfg->data_dir, &c->log_st, err) < 0 || mrun_store_relax_durability(c->log_st, err) < 0) {
         mrun_coord_stop(c);
         return mrun_err_prefix(err, "coordinator");
     }
     size_t requeued = 0;
-    if (mrun_store_recover(c->st, wall_ms() + c->cfg.lease_timeout_ms * 1000, &requeued, err) < 0) {
+    if (mrun_store_recover(c->st, coord_wall_ms() + c->cfg.lease_timeout_ms * 1000, &requeued, err) < 0) {
         mrun_coord_stop(c);
         return mrun_err_prefix(err, "recover");
     }
@@ -353,6 +357,7 @@ void mrun_coord_stop(mrun_coord *c)
             nng_msg_free(c->works[i].req);
     }
     coord_state_fini(c);
+    mrun_attest_key_free(c->key);
     mrun_store_close(c->st);
     mrun_store_close(c->submit_st);
     mrun_store_close(c->log_st);
@@ -391,7 +396,7 @@ int mrun_coord_submit_pipeline(mrun_coord *c, const mrun_coord_submit *sub, char
     }
     mrun_store_submit ss = {.event = sub->event, .ref = sub->ref, .branch = sub->branch,
                             .submitter = sub->submitter, .agent = sub->agent, .source_digest = digest,
-                            .yaml = (const char *)sub->yaml, .yaml_len = sub->yaml_len, .now_ms = wall_ms()};
+                            .yaml = (const char *)sub->yaml, .yaml_len = sub->yaml_len, .now_ms = coord_wall_ms()};
     if (mrun_store_pipeline_create(c->submit_st, pl, &ss, ret_id, err) < 0)
         goto out;
     rc = 0;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "store.h"
 
 typedef struct mrun_coord mrun_coord;
 
@@ -26,6 +27,11 @@ typedef struct mrun_coord_config {
     const char *http_tls_cert; /* with http_tls_key: the HTTP API serves HTTPS */
     const char *http_tls_key;
     const char *default_branch; /* whose passing pipelines set coverage baselines (default "main") */
+    const char *signing_key;    /* PEM private key that signs provenance; NULL: nothing is signed */
+    const char *signing_passphrase; /* for an encrypted signing_key, or NULL */
+    const char *builder_id;     /* the builder.id in provenance (default "mrun://HOSTNAME/coordinator") */
+    mrun_store_retention retention; /* which artifacts are kept (zeros: the defaults of store.h) */
+    int64_t gc_interval_ms;         /* how often the retention sweep runs (0: hourly, < 0: never) */
 } mrun_coord_config;
 
 typedef struct mrun_coord_submit {

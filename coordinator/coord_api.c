@@ -24,13 +24,6 @@ typedef struct coord_api {
     mrun_store *st;
 } coord_api;
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *const stage_state_names[] = {"waiting", "ready",  "running",  "passed",
                                                 "failed",  "skipped", "cancelled"};
 static const char *const pipeline_state_names[] = {"queued", "running", "passed", "failed", "cancelled"};
@@ -476,7 +469,7 @@ static int cancel_pipeline(void *ctx, const mrun_http_req *req, mrun_http_resp *
     /* a running stage's lease is revoked with it: the runner hears it at its next heartbeat and kills the step */
     for (size_t i = 0; r == 0 && i < l->n; i++)
         if (mrun_store_stage_set_state(a->st, req->params[0], l->names[i], (mrun_store_stage_state)l->states[i],
-                                       MRUN_STORE_STAGE_CANCELLED, wall_ms(), err) == 0)
+                                       MRUN_STORE_STAGE_CANCELLED, coord_wall_ms(), err) == 0)
             n++;
     pthread_mutex_unlock(&a->mu);
     free(l);

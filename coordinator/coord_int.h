@@ -6,6 +6,7 @@
 #include <nng/nng.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "../common/proto.h"
 #include "coord.h"
@@ -94,11 +95,22 @@ struct mrun_coord {
     uint64_t clock;
     upload uploads[COORD_MAX_UPLOADS];
     int64_t next_recover_ms;
+    int64_t next_gc_ms; /* the next retention sweep */
     struct coord_api *api; /* the HTTP API, if any (coord_api.c) */
+    struct mrun_key *key;  /* signs provenance (coord_attest.c); NULL: nothing is signed */
+    char builder_id[320];  /* cfg.builder_id points here when it was not given */
     pthread_mutex_t hist_mu; /* guards the histograms */
     coord_hist dispatch;     /* stage ready -> leased, first attempts */
     coord_hist duration;     /* a stage attempt's run time as the runner reports it */
 };
+
+/* Unix time in milliseconds. */
+static inline int64_t coord_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void coord_hist_observe(struct mrun_coord *c, coord_hist *h, double seconds);
 
@@ -110,6 +122,11 @@ void coord_kick(struct mrun_coord *c);
 void coord_kick_pipeline(struct mrun_coord *c, const char *pipeline_id);
 
 /* coord_work.c, worker thread only */
+/* The parsed pipeline with its compiled `if:`s, from the cache or parsed again from the stored file; NULL (logged)
+ * when it cannot be loaded. */
+pl_cached *coord_pipeline_load(struct mrun_coord *c, const char *id);
+/* coord_attest.c: signs provenance for the stage of r's lease when it has artifacts and a key is configured. */
+int coord_attest_stage(struct mrun_coord *c, const mrun_msg_result *r, mrun_err *err);
 void coord_dispatch(struct mrun_coord *c, work *w, const mrun_msg *req);
 void coord_reconcile_all(struct mrun_coord *c);
 void coord_reconcile(struct mrun_coord *c, const char *pipeline_id);

@@ -16,13 +16,6 @@
 
 #define LOG "coordinator"
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void copy(char *dst, size_t n, const char *src)
 {
     snprintf(dst, n, "%s", src ? src : "");
@@ -74,7 +67,7 @@ static void on_register(mrun_coord *c, work *w, const mrun_msg_register *r)
             break;
     }
     rr->slots = (int)r->slots;
-    rr->last_seen_ms = wall_ms();
+    rr->last_seen_ms = coord_wall_ms();
     mrun_err err = MRUN_ERR_INIT;
     mrun_store_runner_info info = {.id = rr->id, .name = rr->name, .labels = labels, .slots = rr->slots,
                                    .last_seen_ms = rr->last_seen_ms, .online = true};
@@ -96,7 +89,7 @@ static void on_register(mrun_coord *c, work *w, const mrun_msg_register *r)
 
 static void touch_runner(mrun_coord *c, runner_rec *rr)
 {
-    rr->last_seen_ms = wall_ms();
+    rr->last_seen_ms = coord_wall_ms();
     mrun_err err = MRUN_ERR_INIT;
     mrun_store_runner_info info = {.id = rr->id, .name = rr->name, .labels = "", .slots = rr->slots,
                                    .last_seen_ms = rr->last_seen_ms, .online = true};
@@ -136,7 +129,7 @@ static void cache_drop(pl_cached *pc)
 }
 
 /* The parsed pipeline with its compiled `if:`s, from the cache or parsed again from the stored file. */
-static pl_cached *pipeline_load(mrun_coord *c, const char *id)
+pl_cached *coord_pipeline_load(mrun_coord *c, const char *id)
 {
     pl_cached *victim = &c->cache[0];
     for (size_t i = 0; i < COORD_MAX_CACHE; i++) {
@@ -202,7 +195,7 @@ _Static_assert((int)MRUN_STORE_STAGE_CANCELLED == (int)MRUN_STAGE_CANCELLED, "st
 
 void coord_reconcile(mrun_coord *c, const char *pipeline_id)
 {
-    pl_cached *pc = pipeline_load(c, pipeline_id);
+    pl_cached *pc = coord_pipeline_load(c, pipeline_id);
     if (!pc)
         return;
     stage_rows *rows = calloc(1, sizeof(*rows));
@@ -232,7 +225,7 @@ void coord_reconcile(mrun_coord *c, const char *pipeline_id)
             continue;
         const char *name = mrun_pipeline_stage_at(pc->pl, i)->name;
         if (mrun_store_stage_set_state(c->st, pipeline_id, name, (mrun_store_stage_state)cur[i],
-                                       (mrun_store_stage_state)want[i], wall_ms(), &err) < 0)
+                                       (mrun_store_stage_state)want[i], coord_wall_ms(), &err) < 0)
             mrun_log(MRUN_LOG_WARN, LOG, "pipeline %s stage '%s': %s", pipeline_id, name, err.msg);
         else if (want[i] == MRUN_STAGE_SKIPPED)
             mrun_log(MRUN_LOG_INFO, LOG, "pipeline %s stage '%s' skipped", pipeline_id, name);
@@ -333,8 +326,8 @@ static int collect_input(const mrun_store_artifact_info *a, void *ud)
     bool needed = false;
     for (size_t k = 0; k < b->stage->n_needs && !needed; k++)
         needed = strcmp(mrun_pipeline_stage_at(b->pl, b->stage->needs[k])->name, a->stage) == 0;
-    if (!needed || b->n_inputs >= 256)
-        return 0;
+    if (!needed || b->n_inputs >= 256 || strncmp(a->path, ".mrun/", 6) == 0)
+        return 0; /* .mrun/attestations/ are the coordinator's, not inputs */
     size_t i = b->n_inputs++;
     snprintf(b->input_strs[i][0], sizeof(b->input_strs[i][0]), "%s", a->stage);
     snprintf(b->input_strs[i][1], sizeof(b->input_strs[i][1]), "%s", a->path);
@@ -438,7 +431,7 @@ static void observe_dispatch(mrun_coord *c, pl_cached *pc, const mrun_pipeline_s
     mrun_err err = MRUN_ERR_INIT;
     if (st->n_needs && mrun_store_stage_list(c->st, pc->id, -1, max_need_finish, &nt, &err) < 0)
         return;
-    int64_t d = wall_ms() - nt.ready_ms;
+    int64_t d = coord_wall_ms() - nt.ready_ms;
     coord_hist_observe(c, &c->dispatch, d > 0 ? (double)d / 1000.0 : 0.0);
 }
 
@@ -453,7 +446,7 @@ static int try_assign(mrun_coord *c, work *w, runner_rec *rr)
         mrun_log(MRUN_LOG_ERROR, LOG, "ready stages: %s", err.msg);
     int done = 0;
     for (size_t i = 0; i < l->n && !done; i++) {
-        pl_cached *pc = pipeline_load(c, l->pid[i]);
+        pl_cached *pc = coord_pipeline_load(c, l->pid[i]);
         if (!pc)
             continue;
         long idx = mrun_pipeline_stage_find(pc->pl, l->stage[i]);
@@ -470,7 +463,7 @@ static int try_assign(mrun_coord *c, work *w, runner_rec *rr)
             coord_reconcile(c, l->pid[i]);
         }
         mrun_store_lease lease;
-        if (mrun_store_lease_create(c->st, l->pid[i], l->stage[i], rr->id, wall_ms(), c->cfg.lease_timeout_ms, &lease,
+        if (mrun_store_lease_create(c->st, l->pid[i], l->stage[i], rr->id, coord_wall_ms(), c->cfg.lease_timeout_ms, &lease,
                                     &err) < 0)
             continue; /* skipped by reconcile, or leased meanwhile */
         lease_build *b = calloc(1, sizeof(*b));
@@ -499,14 +492,14 @@ static void on_lease_req(mrun_coord *c, work *w, const mrun_msg_lease_req *r)
         coord_reply_error(w, MRUN_PERR_UNKNOWN_RUNNER, "register again");
         return;
     }
-    rr->last_seen_ms = wall_ms();
+    rr->last_seen_ms = coord_wall_ms();
     if (r->free_slots > 0 && try_assign(c, w, rr))
         return;
     /* nothing now: park the request until work exists or its wait runs out (the long poll) */
     uint32_t wait = r->wait_ms > 30000 ? 30000 : r->wait_ms;
     w->state = W_PARKED;
     copy(w->runner_id, sizeof(w->runner_id), rr->id);
-    w->park_deadline_ms = wall_ms() + wait;
+    w->park_deadline_ms = coord_wall_ms() + wait;
 }
 
 static void reply_simple(work *w, mrun_msg_type t)
@@ -528,7 +521,7 @@ static void on_heartbeat(mrun_coord *c, work *w, const mrun_msg_heartbeat *h)
     size_t n_cancel = 0;
     for (size_t i = 0; i < h->lease_ids.n; i++) {
         mrun_err err = MRUN_ERR_INIT;
-        if (mrun_store_lease_renew(c->st, h->lease_ids.v[i], wall_ms(), c->cfg.lease_timeout_ms, &err) < 0 &&
+        if (mrun_store_lease_renew(c->st, h->lease_ids.v[i], coord_wall_ms(), c->cfg.lease_timeout_ms, &err) < 0 &&
             n_cancel < 256)
             cancel[n_cancel++] = h->lease_ids.v[i]; /* revoked (cancel) or taken back: stop working on it */
     }
@@ -592,6 +585,11 @@ static void on_artifact_put(mrun_coord *c, work *w, const mrun_msg_artifact_put 
 {
     mrun_err err = MRUN_ERR_INIT;
     upload *u = NULL, *free_slot = NULL;
+    if (strncmp(a->path, ".mrun/", 6) == 0) {
+        /* the coordinator's own namespace (signed attestations): a job must not be able to plant one */
+        coord_reply_error(w, MRUN_PERR_BAD_REQUEST, "artifact paths under .mrun/ are reserved for the coordinator");
+        return;
+    }
     for (size_t i = 0; i < COORD_MAX_UPLOADS; i++) {
         if (c->uploads[i].w && strcmp(c->uploads[i].lease_id, a->lease_id) == 0 &&
             strcmp(c->uploads[i].path, a->path) == 0)
@@ -641,7 +639,7 @@ static void on_artifact_put(mrun_coord *c, work *w, const mrun_msg_artifact_put 
     /* which pipeline and stage: from the active lease */
     lease_lookup lk = {0};
     if (mrun_store_lease_owner(c->st, lease_id, lk.pipeline_id, lk.stage, sizeof(lk.stage), &err) < 0 ||
-        mrun_store_artifact_add(c->st, lk.pipeline_id, lk.stage, a->path, digest, a->total_size, wall_ms(), &err) <
+        mrun_store_artifact_add(c->st, lk.pipeline_id, lk.stage, a->path, digest, a->total_size, coord_wall_ms(), &err) <
             0) {
         coord_reply_error(w, MRUN_PERR_BAD_REQUEST, err.msg);
         return;
@@ -664,18 +662,20 @@ static void on_result(mrun_coord *c, work *w, const mrun_msg_result *r)
             mrun_log(MRUN_LOG_WARN, LOG, "lease %s: coverage '%s': %s", r->lease_id, r->coverage,
                      *end ? "not a number" : err.msg);
     }
-    if (mrun_store_lease_finish(c->st, r->lease_id, (int)r->attempt, passed, r->exit_code, wall_ms(), &next, &err) <
+    if (mrun_store_lease_finish(c->st, r->lease_id, (int)r->attempt, passed, r->exit_code, coord_wall_ms(), &next, &err) <
         0) {
         coord_reply_error(w, err.sys_errno == ESTALE ? MRUN_PERR_UNKNOWN_LEASE : MRUN_PERR_BAD_REQUEST, err.msg);
         return;
     }
     mrun_log(MRUN_LOG_INFO, LOG, "pipeline %s stage '%s' attempt %u %s (exit %d)", pipeline_id, stage, r->attempt,
              mrun_result_status_name(r->status), r->exit_code);
+    if (next == MRUN_STORE_STAGE_PASSED && coord_attest_stage(c, r, &err) < 0)
+        mrun_log(MRUN_LOG_ERROR, LOG, "pipeline %s: %s", pipeline_id, err.msg);
     coord_hist_observe(c, &c->duration, (double)(r->finished_ms - r->started_ms) / 1000.0);
     if (pipeline_id[0])
         coord_reconcile(c, pipeline_id);
     double promoted = -1;
-    if (pipeline_id[0] && mrun_store_coverage_promote(c->st, pipeline_id, c->cfg.default_branch, wall_ms(),
+    if (pipeline_id[0] && mrun_store_coverage_promote(c->st, pipeline_id, c->cfg.default_branch, coord_wall_ms(),
                                                       &promoted, &err) < 0)
         mrun_log(MRUN_LOG_WARN, LOG, "pipeline %s: %s", pipeline_id, err.msg);
     else if (promoted >= 0)
@@ -717,8 +717,36 @@ void coord_dispatch(mrun_coord *c, work *w, const mrun_msg *req)
 
 /* Parked long polls: lease what became ready, answer no_work at the deadline; requeue the stages of silent
  * runners. */
+static void log_gc(void *ud, const char *kind, const char *pipeline_id, const char *stage, const char *path,
+                   const char *digest, uint64_t size)
+{
+    (void)ud;
+    if (strcmp(kind, "artifact") == 0)
+        mrun_log(MRUN_LOG_INFO, LOG, "retention: forget artifact %s of pipeline %s stage '%s' (%.12s)", path,
+                 pipeline_id, stage, digest);
+    else
+        mrun_log(MRUN_LOG_INFO, LOG, "retention: delete %s blob %.12s (%llu bytes)", kind, digest,
+                 (unsigned long long)size);
+}
+
+/* The periodic retention sweep (cfg.gc_interval_ms, default hourly). */
+static void sweep(mrun_coord *c, int64_t now_ms)
+{
+    if (c->cfg.gc_interval_ms < 0 || now_ms < c->next_gc_ms)
+        return;
+    c->next_gc_ms = now_ms + (c->cfg.gc_interval_ms ? c->cfg.gc_interval_ms : 3600 * 1000);
+    mrun_err err = MRUN_ERR_INIT;
+    mrun_store_gc_report rep;
+    if (mrun_store_gc(c->st, &c->cfg.retention, false, now_ms, log_gc, NULL, &rep, &err) < 0)
+        mrun_log(MRUN_LOG_ERROR, LOG, "retention: %s", err.msg);
+    else if (rep.pipelines || rep.blobs)
+        mrun_log(MRUN_LOG_INFO, LOG, "retention: %zu pipeline(s) expired, %zu artifact(s) and %zu blob(s) deleted, %llu bytes freed",
+                 rep.pipelines, rep.artifacts, rep.blobs, (unsigned long long)rep.bytes);
+}
+
 void coord_tick(mrun_coord *c, int64_t now_ms)
 {
+    sweep(c, now_ms);
     if (now_ms >= c->next_recover_ms) {
         c->next_recover_ms = now_ms + 500;
         mrun_err err = MRUN_ERR_INIT;

@@ -173,10 +173,11 @@ static int is_label(const char *s)
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") == strlen(s);
 }
 
-/* Relative, no empty, '.' or '..' component; a trailing '/' marks a directory. */
+/* Relative, no empty, '.' or '..' component, not in .mrun/ (the coordinator's attestations); a trailing '/' marks
+ * a directory. */
 static int is_artifact_path(const char *s)
 {
-    if (s[0] == '/' || s[0] == '\0')
+    if (s[0] == '/' || s[0] == '\0' || strncmp(s, ".mrun/", 6) == 0 || strcmp(s, ".mrun") == 0)
         return 0;
     for (const char *p = s; *p;) {
         size_t n = strcspn(p, "/");
@@ -397,7 +398,7 @@ static int parse_stage_field(pctx *c, const pnode *k, sbuild *sb, const char *wh
     if (strcmp(key, "steps") == 0)
         return parse_steps(c, v, sb);
     if (strcmp(key, "artifacts") == 0) {
-        if (get_list(c, v, "artifacts", is_artifact_path, "relative paths without '..'", NULL, &list,
+        if (get_list(c, v, "artifacts", is_artifact_path, "relative paths without '..', outside .mrun/", NULL, &list,
                      &st->n_artifacts) < 0)
             return -1;
         st->artifacts = list;

@@ -73,6 +73,13 @@ static const char *const migrations[] = {
     "CREATE TABLE coverage_baselines("
     " app TEXT NOT NULL, branch TEXT NOT NULL, coverage REAL NOT NULL, pipeline_id TEXT NOT NULL,"
     " updated_ms INTEGER NOT NULL, PRIMARY KEY(app, branch)) STRICT;",
+    /* 3: retention. A pipeline whose artifacts expired keeps its row and logs; pins keep blobs that a live
+     * preview or a production deploy still uses; indexes for the collector's "is this blob referenced". */
+    "ALTER TABLE pipelines ADD COLUMN expired_ms INTEGER;"
+    "CREATE TABLE pins(digest TEXT NOT NULL, reason TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(digest, reason)) STRICT;"
+    "CREATE INDEX artifacts_digest ON artifacts(digest);"
+    "CREATE INDEX pipelines_source ON pipelines(source_digest);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

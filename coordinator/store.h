@@ -82,6 +82,35 @@ int mrun_store_coverage_baseline(mrun_store *st, const char *app, const char *br
 int mrun_store_coverage_promote(mrun_store *st, const char *pipeline_id, const char *default_branch, int64_t now_ms,
                                 double *ret, mrun_err *err);
 
+/* ---- retention (store_gc.c) ---- */
+
+typedef struct mrun_store_retention {
+    int keep_per_branch;   /* artifacts of the newest N pipelines of each app and branch are kept (0: 10) */
+    int64_t pr_ttl_ms;     /* pull_request pipelines' artifacts expire this long after they finished (0: 7 days) */
+    int64_t grace_ms;      /* blobs written or reused more recently are never deleted (0: 1 hour) */
+} mrun_store_retention;
+
+typedef struct mrun_store_gc_report {
+    size_t pipelines, artifacts, blobs; /* expired pipelines, artifact rows and blob files deleted */
+    uint64_t bytes;                     /* blob bytes freed */
+} mrun_store_gc_report;
+
+/* Told about each thing the collector deletes (or would, on a dry run): kind is "artifact" (pipeline_id, stage,
+ * path, digest set), "source" (pipeline_id, digest) or "blob" (digest, size). Borrowed strings. */
+typedef void (*mrun_store_gc_fn)(void *ud, const char *kind, const char *pipeline_id, const char *stage,
+                                 const char *path, const char *digest, uint64_t size);
+
+/* Applies the retention rules at now_ms: the artifacts of finished pipelines past them are forgotten (rows
+ * deleted, the pipeline marked expired; its logs stay), then every blob that no artifact, no unexpired pipeline
+ * (its source) and no pin references, and that is older than the grace period, is deleted, each under the write
+ * lock so that a concurrent submit either sees it or fails cleanly. Pinned digests are never forgotten. With
+ * dry_run nothing changes and cb hears what would go. r and cb may be NULL. */
+int mrun_store_gc(mrun_store *st, const mrun_store_retention *r, bool dry_run, int64_t now_ms, mrun_store_gc_fn cb,
+                  void *ud, mrun_store_gc_report *ret, mrun_err *err);
+/* Pins keep a digest's blob and artifact rows (a live preview, a production deploy): reason says which. */
+int mrun_store_pin(mrun_store *st, const char *digest, const char *reason, int64_t now_ms, mrun_err *err);
+int mrun_store_unpin(mrun_store *st, const char *digest, const char *reason, mrun_err *err);
+
 /* ---- pipelines and stages ---- */
 
 /* What came with a submission besides the parsed file. NULL strings are stored as "". */
@@ -191,6 +220,8 @@ int mrun_store_lease_expired_list(mrun_store *st, int64_t now_ms, mrun_store_lea
 int mrun_store_lease_finish(mrun_store *st, const char *lease_id, int attempt, bool passed, int exit_code,
                             int64_t now_ms, mrun_store_stage_state *ret_state, mrun_err *err);
 
+/* Calls cb once with the lease (active or not); ENOENT for an unknown lease. */
+int mrun_store_lease_get(mrun_store *st, const char *lease_id, mrun_store_lease_cb cb, void *ud, mrun_err *err);
 /* The pipeline and stage a lease (active or not) belongs to. ENOENT for an unknown lease. */
 int mrun_store_lease_owner(mrun_store *st, const char *lease_id, char ret_pipeline_id[MRUN_STORE_ID_LEN + 1],
                            char *ret_stage, size_t stage_len, mrun_err *err);

@@ -120,8 +120,12 @@ static int link_blob(mrun_store_blob_writer *w, const char *digest, mrun_err *er
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
         r = linkat(AT_FDCWD, proc, dir, digest + 2, AT_SYMLINK_FOLLOW);
     }
-    if (r < 0 && errno == EEXIST)
-        return 0; /* same digest, same bytes: already stored, nothing to do */
+    if (r < 0 && errno == EEXIST) {
+        /* same digest, same bytes: already stored. Its mtime says "used now", so the collector's grace period
+         * keeps it until the row that references it is written. */
+        utimensat(dir, digest + 2, NULL, 0);
+        return 0;
+    }
     if (r < 0)
         return mrun_err_set(err, errno, "link blob");
     if (fsync(dir) < 0)

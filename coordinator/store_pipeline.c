@@ -110,14 +110,17 @@ int mrun_store_pipeline_create(mrun_store *st, const mrun_pipeline *pl, const mr
     assert(st && pl && sub);
     char id[MRUN_STORE_ID_LEN + 1];
     bool has = false;
-    if (mrun_store_blob_has(st, sub->source_digest, &has, err) < 0)
-        return mrun_err_prefix(err, "pipeline: source");
-    if (!has)
-        return mrun_err_setx(err, ENOENT, "pipeline: source blob %s is not stored", sub->source_digest);
     if (store_random_hex(id, MRUN_STORE_ID_LEN / 2, err) < 0)
         return mrun_err_prefix(err, "pipeline");
     if (store_begin(st, err) < 0)
         goto out;
+    /* inside the transaction: the garbage collector deletes blobs under the same write lock */
+    if (mrun_store_blob_has(st, sub->source_digest, &has, err) < 0)
+        goto out;
+    if (!has) {
+        mrun_err_setx(err, ENOENT, "source blob %s is not stored", sub->source_digest);
+        goto out;
+    }
     if (insert_pipeline(st, id, pl, sub, err) < 0)
         goto out;
     if (store_commit(st, err) < 0)
@@ -737,6 +740,24 @@ int mrun_store_log_read(mrun_store *st, const char *pipeline_id, const char *sta
         return mrun_err_prefix(err, "log of stage '%s'", stage);
     if (ret_next_offset)
         *ret_next_offset = next;
+    return 0;
+}
+
+int mrun_store_lease_get(mrun_store *st, const char *lease_id, mrun_store_lease_cb cb, void *ud, mrun_err *err)
+{
+    store_autostmt sqlite3_stmt *s = NULL;
+    if (store_prep(st, &s, err,
+                   "SELECT id, pipeline_id, stage, runner_id, attempt, created_ms, expires_ms FROM leases WHERE id=?",
+                   "s", lease_id) < 0)
+        return mrun_err_prefix(err, "lease '%.64s'", lease_id);
+    int rc = store_step(st, s, err);
+    if (rc < 0)
+        return mrun_err_prefix(err, "lease '%.64s'", lease_id);
+    if (rc != SQLITE_ROW)
+        return mrun_err_setx(err, ENOENT, "unknown lease '%.64s'", lease_id);
+    mrun_store_lease_info l = {store_col(s, 0), store_col(s, 1), store_col(s, 2), store_col(s, 3),
+                               sqlite3_column_int(s, 4), sqlite3_column_int64(s, 5), sqlite3_column_int64(s, 6)};
+    cb(&l, ud);
     return 0;
 }
 

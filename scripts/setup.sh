@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config git python3 \
  libnng-dev libmsgpack-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libarchive-dev \
  libseccomp-dev libcmocka-dev libyaml-dev libjansson-dev bubblewrap curl clang libclang-rt-14-dev \
- procps openssl iproute2 util-linux"
+ procps openssl iproute2 util-linux python3-coverage python3-jsonschema"
 
 missing=""
 for p in $PKGS; do

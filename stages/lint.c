@@ -5,7 +5,9 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "../common/auto.h"
 #include "lint.h"
+#include "notebook.h"
 
 #define MAX_LINE (64u << 10) /* longer lines (minified bundles, data) are not matched */
 #define NPOS ((size_t)-1)
@@ -919,6 +921,14 @@ static bool py_in_string(const char *c, size_t n, const char **delim)
 int mrun_lint_scan(const char *path, const uint8_t *buf, size_t len, mrun_findings *out, mrun_err *err)
 {
     lang lg = lang_of(path, buf, len);
+    mrun_autofree char *nb = NULL; /* a notebook's code cells, on the notebook's own lines (notebook.h) */
+    if (lg == L_NONE && mrun_notebook_is(path)) {
+        mrun_err nb_err = MRUN_ERR_INIT;
+        size_t nb_len = 0;
+        if (mrun_notebook_code(path, buf, len, &nb, &nb_len, &nb_err) < 0)
+            return 0; /* not a notebook this reads: nothing to lint, like an unknown language */
+        buf = (const uint8_t *)nb, len = nb_len, lg = L_PY;
+    }
     if (lg == L_NONE)
         return 0;
     scan s = {.path = path, .out = out, .err = err};

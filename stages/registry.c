@@ -39,7 +39,37 @@ static const mrun_stage_option tests_opts[] = {
     {NULL, NULL, 0},
 };
 
+static const mrun_stage_option coverage_opts[] = {
+    {"report", "the coverage report the test step wrote, relative to the workspace (Cobertura XML or lcov)", 1},
+    {"format", "auto (default: by content), cobertura or lcov", 0},
+    {"min", "fail below this line coverage, in percent (e.g. 80 or 80%)", 0},
+    {"no-drop", "true: fail when line coverage falls below the default branch's last passing pipeline", 0},
+    {"tolerance", "with no-drop, the percent points coverage may fall below the baseline (default 0)", 0},
+    {"sarif", "also write the verdict as SARIF 2.1.0 to this path in the workspace", 0},
+    {NULL, NULL, 0},
+};
+
+static const mrun_stage_option sbom_opts[] = {
+    {"format", "cyclonedx, spdx or both (default): CycloneDX 1.6 JSON and/or SPDX 2.3 JSON", 0},
+    {"output", "path prefix in the workspace (default sbom: sbom.cdx.json and sbom.spdx.json)", 0},
+    {"name", "the application's name (default: the lockfile's project, else app)", 0},
+    {"version", "the application's version (default: the project's)", 0},
+    {NULL, NULL, 0},
+};
+
+static const mrun_stage_option license_opts[] = {
+    {"fail-on", "lowest severity that fails the step: low, medium, high (default) or critical", 0},
+    {"sarif", "also write the findings as SARIF 2.1.0 to this path in the workspace", 0},
+    {"baseline",
+     "findings listed in this baseline file are reported as suppressed (default .mrun/licenses-baseline.json)", 0},
+    {"max-file-size", "package metadata and license files larger than this are skipped and listed (default 1M)", 0},
+    {"policy", "the license policy, relative to the workspace (default .mrun/policy.yml when it exists)", 0},
+    {NULL, NULL, 0},
+};
+
 static const mrun_stage_def defs[] = {
+    {"license-check", "every dependency's license (lockfiles, installed metadata, LICENSE texts) against the policy",
+     license_opts, mrun_stage_license_check},
     {"llm-lint", "find what LLM-written code gets wrong (TLS off, eval, shell=True, SQL by formatting, debug on...)",
      lint_opts, mrun_stage_llm_lint},
     {"test-presence", "every public Python/JS/TS function has a test file that names it", tests_opts,
@@ -48,9 +78,14 @@ static const mrun_stage_def defs[] = {
      mrun_stage_secret_scan},
     {"require-files", "fail unless the given files exist in the workspace (no symlinks followed)", require_files_opts,
      mrun_stage_require_files},
+    {"coverage-gate", "fail below a minimum line coverage, or below the default branch's (Cobertura or lcov report)",
+     coverage_opts, mrun_stage_coverage_gate},
+    {"sbom", "write the dependencies as CycloneDX 1.6 and SPDX 2.3 SBOMs into the workspace (from lockfiles)", sbom_opts,
+     mrun_stage_sbom},
 };
 
-static const char *const names[] = {"llm-lint", "require-files", "secret-scan", "test-presence", NULL};
+static const char *const names[] = {"coverage-gate", "license-check", "llm-lint", "require-files",
+                                    "sbom",          "secret-scan",   "test-presence", NULL};
 
 const mrun_stage_def *mrun_stages_find(const char *name)
 {

@@ -33,43 +33,6 @@ static const check_kind llm_lint = {"llm-lint", "mrun llm-lint", ".mrun/lint-bas
 static const check_kind test_presence = {"test-presence", "mrun test-presence", ".mrun/tests-baseline.json",
                                          mrun_testpresence_rules, MRUN_SEV_MEDIUM, mrun_check_tests};
 
-static void log_skip(void *ctx, const char *path, const char *reason)
-{
-    const mrun_stage_ctx *sc = ctx;
-    char line[700];
-    int n = snprintf(line, sizeof(line), "skipped %.512s (%s)\n", path, reason);
-    if (n > 0)
-        sc->log(sc->log_ctx, 2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
-/* Opens rel for writing beneath ws_fd, creating parent directories, never through a symlink. */
-static int create_beneath(int ws_fd, const char *rel, mrun_err *err)
-{
-    if (rel[0] == '/' || strstr(rel, ".."))
-        return mrun_err_setx(err, EINVAL, "'%s' must be a relative path without '..'", rel);
-    char buf[1024];
-    if (snprintf(buf, sizeof(buf), "%s", rel) >= (int)sizeof(buf))
-        return mrun_err_setx(err, E2BIG, "path too long");
-    int dfd = dup(ws_fd);
-    char *p = buf;
-    for (char *slash; dfd >= 0 && (slash = strchr(p, '/')) != NULL; p = slash + 1) {
-        *slash = '\0';
-        if (*p && mkdirat(dfd, p, 0755) < 0 && errno != EEXIST) {
-            close(dfd);
-            return mrun_err_set(err, errno, "'%s'", rel);
-        }
-        int next = *p ? openat(dfd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : dup(dfd);
-        close(dfd);
-        dfd = next;
-    }
-    if (dfd < 0)
-        return mrun_err_set(err, errno, "'%s'", rel);
-    int fd = openat(dfd, p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    int e = errno;
-    close(dfd);
-    return fd >= 0 ? fd : mrun_err_set(err, e, "'%s'", rel);
-}
-
 static int run_stage(const mrun_stage_ctx *ctx, const check_kind *k, mrun_err *err)
 {
     const char *fail_on = mrun_stage_opt_get(ctx, "fail-on");
@@ -89,7 +52,7 @@ static int run_stage(const mrun_stage_ctx *ctx, const check_kind *k, mrun_err *e
                          .baseline_dirfd = ctx->workspace_fd,
                          .baseline = baseline ? baseline : k->baseline,
                          .baseline_optional = baseline == NULL,
-                         .skip = log_skip,
+                         .skip = mrun_stage_log_skip,
                          .skip_ctx = (void *)ctx};
     mrun_scan_stats stats;
     if (k->run(ctx->workspace_fd, &o, f, &stats, err) < 0)
@@ -109,7 +72,7 @@ static int run_stage(const mrun_stage_ctx *ctx, const check_kind *k, mrun_err *e
     if (r < 0)
         return -1;
     if (sarif) {
-        mrun_autoclose int fd = create_beneath(ctx->workspace_fd, sarif, err);
+        mrun_autoclose int fd = mrun_stage_create_file(ctx->workspace_fd, sarif, err);
         if (fd < 0)
             return mrun_err_prefix(err, "%s: sarif", k->name);
         FILE *out = fdopen(mrun_steal_fd(&fd), "w");

@@ -181,6 +181,89 @@ YML
     printf '\ndef test_average():\n    assert average([2, 4]) == 3\n' >>"$T/app/src/tests/test_stats.py"
     "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "a tested module still fails test-presence"
     ;;
+pack)
+    # the same tree packs to the same bytes whatever the mtimes, modes, creation order or output kind
+    mkdir -p "$T/a/d" "$T/b"
+    echo one >"$T/a/d/1.txt" && echo two >"$T/a/2.txt" && ln -s d/1.txt "$T/a/link"
+    echo two >"$T/b/2.txt" && mkdir "$T/b/d" && echo one >"$T/b/d/1.txt" && ln -s d/1.txt "$T/b/link"
+    touch -d 2001-02-03 "$T/b/2.txt" "$T/b/d" && chmod 600 "$T/b/d/1.txt"
+    "$MRUN" pack "$T/a" -o "$T/a.tgz" >"$T/out" 2>&1 || fail "pack a"
+    "$MRUN" pack "$T/b" -o "$T/b.tgz" >>"$T/out" 2>&1 || fail "pack b"
+    "$MRUN" pack "$T/a" -o - 2>>"$T/out" | cat >"$T/pipe.tgz" || fail "pack to a pipe"
+    [ "$(sha256sum <"$T/a.tgz")" = "$(sha256sum <"$T/b.tgz")" ] || fail "two equal trees packed differently"
+    [ "$(sha256sum <"$T/a.tgz")" = "$(sha256sum <"$T/pipe.tgz")" ] || fail "a pipe got other bytes than a file"
+    grep -q "sha256:$(sha256sum <"$T/a.tgz" | cut -d' ' -f1)" "$T/out" || fail "the printed digest is wrong"
+    echo changed >"$T/b/2.txt"
+    "$MRUN" pack "$T/b" -o "$T/b.tgz" >>"$T/out" 2>&1 || fail "pack b again"
+    [ "$(sha256sum <"$T/a.tgz")" != "$(sha256sum <"$T/b.tgz")" ] || fail "a changed file did not change the digest"
+    echo keep >"$T/a/keep.tgz"
+    "$MRUN" pack "$T/a" -o "$T/a/keep.tgz" >>"$T/out" 2>&1 && fail "packed into the tree itself"
+    [ "$(cat "$T/a/keep.tgz")" = keep ] || fail "a refused pack truncated the file"
+    ;;
+provenance)
+    # a stage with artifacts gets provenance the coordinator signs; `mrun verify` accepts it, and refuses a
+    # changed artifact; the statement names the source archive mrun itself packed
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+name: prov
+stages:
+  build:
+    steps:
+      - run: mkdir -p dist && echo binary > dist/app.bin
+    artifacts: [dist/]
+YML
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "exit $?, want 0"
+    out="$T/app/.mrun/out/build"
+    [ -f "$out/dist/app.bin" ] && [ -f "$out/build.sigstore.json" ] && [ -f "$out/build.intoto.jsonl" ] ||
+        fail "artifacts or attestations not written to .mrun/out"
+    line=$(grep "mrun verify " "$T/out" | head -1 | sed 's/^ *mrun verify //')
+    [ -n "$line" ] || fail "no verify line printed"
+    # shellcheck disable=SC2086
+    "$MRUN" verify $line >>"$T/out" 2>&1 || fail "the printed verify command fails"
+    key="$T/app/.mrun/cache/run/keys/coordinator.pub"
+    "$MRUN" verify "$out/dist/app.bin" --attestation "$out/build.intoto.jsonl" --key "$key" >>"$T/out" 2>&1 ||
+        fail "the .intoto.jsonl does not verify"
+    src=$("$MRUN" pack "$T/app" -o - 2>/dev/null | sha256sum | cut -d' ' -f1)
+    "$MRUN" verify "$out/dist/app.bin" --attestation "$out/build.sigstore.json" --key "$key" \
+        --expect-source "$src" --expect-builder mrun://localhost/mrun-run >>"$T/out" 2>&1 ||
+        fail "source digest or builder id is not what mrun packed and ran"
+    "$MRUN" verify "$out/dist/app.bin" --attestation "$out/build.sigstore.json" --key "$key" \
+        --expect-source 0000000000000000000000000000000000000000000000000000000000000000 >>"$T/out" 2>&1 &&
+        fail "a wrong expected source passed"
+    echo tampered >>"$out/dist/app.bin"
+    "$MRUN" verify "$out/dist/app.bin" --attestation "$out/build.sigstore.json" --key "$key" >>"$T/out" 2>&1 &&
+        fail "a changed artifact verified"
+    grep -q "not a subject" "$T/out" || fail "the refusal does not say the artifact is not a subject"
+    [ ! -e "$T/app/.mrun/out/build/.mrun" ] || fail "attestations left under a hidden folder"
+    ;;
+coverage_baseline)
+    # no-drop compares with what the default branch last measured; only passing main pipelines move it
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+name: covapp
+stages:
+  test:
+    steps:
+      - run: sh write_lcov.sh
+      - uses: coverage-gate
+        with: {report: lcov.info, no-drop: true}
+YML
+    lcov() { # lcov COVERED: 10 lines, COVERED of them hit
+        { echo "TN:"; echo "SF:app.js"; i=1; while [ $i -le 10 ]; do
+              if [ $i -le "$1" ]; then echo "DA:$i,1"; else echo "DA:$i,0"; fi; i=$((i + 1)); done
+          echo "end_of_record"; } | sed 's/^/echo "/; s/$/" >>lcov.info/' >"$T/app/write_lcov.sh"
+        sed -i '1i rm -f lcov.info' "$T/app/write_lcov.sh"
+    }
+    lcov 8
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "first run (no baseline yet) failed"
+    grep -q "no baseline" "$T/out" || fail "the first run does not say there is no baseline"
+    lcov 6
+    "$MRUN" run --ref refs/heads/feature "$T/app" >"$T/out" 2>&1 && fail "a drop from 80% to 60% passed"
+    grep -q "80.0%" "$T/out" || fail "the refusal does not name the baseline"
+    lcov 9
+    "$MRUN" run --ref refs/heads/feature "$T/app" >"$T/out" 2>&1 || fail "a rise on a feature branch failed"
+    lcov 7
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 && fail "a feature branch moved the baseline (70% passed against 90%?)"
+    grep -q "80.0%" "$T/out" || fail "the baseline is not main's 80%"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2

@@ -260,6 +260,8 @@ static void test_malformed(void **state)
         {"stages:\n  a:\n    artifacts: [../etc/passwd]\n    steps: [{run: x}]\n",
          "p.yml:3:17: 'artifacts' must be a list of relative paths without '..'", NULL},
         {"stages:\n  a:\n    artifacts: [/abs]\n    steps: [{run: x}]\n", "p.yml:3:17: 'artifacts' must be a list", NULL},
+        {"stages:\n  a:\n    artifacts: [.mrun/attestations/a.sigstore.json]\n    steps: [{run: x}]\n",
+         "p.yml:3:17: 'artifacts' must be a list of relative paths without '..', outside .mrun/", NULL},
         {"stages:\n  a:\n    steps: []\n", "p.yml:3:12: 'steps' of stage 'a' must be a non-empty list", NULL},
         {"stages:\n  a:\n    needs: [b]\n", "p.yml:2:3: stage 'a' has no 'steps'", NULL},
         {"stages:\n  a:\n    steps:\n      - run: x\n        continue-on-error: maybe\n",

@@ -242,13 +242,13 @@ static pl_seen pipeline(fx *f, const char *id)
 static void test_schema_reopen(void **state)
 {
     fx *f = *state;
-    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 2);
+    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 3);
     assert_int_equal(q1(f, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'"), 1);
     mrun_store_close(f->st);
     f->st = NULL;
     OK(mrun_store_open(f->dir, &f->st, err)); /* migrations already applied: a no-op */
     assert_int_equal(q1(f, "SELECT count(*) FROM schema_version"), 1);
-    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 2);
+    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 3);
     assert_int_equal(q1(f, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name IN ('pipelines','stages',"
                            "'stage_needs','leases','log_chunks','artifacts','runners','tokens','secrets')"),
                      9);
@@ -258,10 +258,12 @@ static void test_schema_reopen(void **state)
     FAILS(mrun_store_open(f->dir, &f->st, err), EPROTO, "newer than this build");
     assert_null(f->st);
     /* a version-1 database (session 1's schema) is upgraded in place */
-    exec_sql(f, "ALTER TABLE stages DROP COLUMN coverage; DROP TABLE coverage_baselines;"
+    exec_sql(f, "DROP INDEX artifacts_digest; DROP INDEX pipelines_source; DROP TABLE pins;"
+                " ALTER TABLE pipelines DROP COLUMN expired_ms;"
+                " ALTER TABLE stages DROP COLUMN coverage; DROP TABLE coverage_baselines;"
                 " UPDATE schema_version SET version=1");
     OK(mrun_store_open(f->dir, &f->st, err));
-    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 2);
+    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 3);
     assert_int_equal(q1(f, "SELECT count(*) FROM pragma_table_info('stages') WHERE name='coverage'"), 1);
 }
 
@@ -528,6 +530,97 @@ static void test_coverage_baseline(void **state)
     assert_true(base > 79.24 && base < 79.26);
     OK(mrun_store_coverage_baseline(f->st, "other-app", "main", &base, err));
     assert_true(base < 0);
+}
+
+typedef struct gc_seen {
+    size_t artifacts, blobs;
+    char paths[64][64];
+    char blobs_seen[64][65];
+} gc_seen;
+
+static void on_gc(void *ud, const char *kind, const char *pipeline_id, const char *stage, const char *path,
+                  const char *digest, uint64_t size)
+{
+    (void)pipeline_id, (void)stage, (void)digest, (void)size;
+    gc_seen *g = ud;
+    if (strcmp(kind, "artifact") == 0 && g->artifacts < 64)
+        snprintf(g->paths[g->artifacts++], sizeof(g->paths[0]), "%s", path);
+    else if (strcmp(kind, "blob") == 0 && g->blobs < 64)
+        snprintf(g->blobs_seen[g->blobs++], sizeof(g->blobs_seen[0]), "%s", digest);
+}
+
+static bool blob_exists(fx *f, const char *digest)
+{
+    bool has = false;
+    OK(mrun_store_blob_has(f->st, digest, &has, err));
+    return has;
+}
+
+/* Retention: the newest N per app and branch keep their artifacts, old pull requests lose theirs, pinned and
+ * shared blobs stay, running pipelines are never touched, a dry run changes nothing. */
+static void test_gc(void **state)
+{
+    fx *f = *state;
+    char ids[14][MRUN_STORE_ID_LEN + 1], digest[14][MRUN_STORE_DIGEST_LEN + 1], shared[MRUN_STORE_DIGEST_LEN + 1];
+    OK(put_bytes(f->st, "shared", 6, NULL, shared, err));
+    int64_t now = (int64_t)time(NULL) * 1000 + 60000; /* past every blob's grace period */
+    for (int i = 0; i < 14; i++) {
+        create(f, ids[i]);
+        char sql[1024], body[32], path[32], recent[64];
+        snprintf(recent, sizeof(recent), ", event='pull_request', finished_ms=%lld", (long long)now - 10);
+        /* created in order; 0..11 are pushes (0 is still running), 12 an old pull request, 13 a recent one */
+        snprintf(sql, sizeof(sql), "UPDATE pipelines SET created_ms=%d, state='%s', finished_ms=%d%s WHERE id='%s'",
+                 1000 + i, i == 0 ? "running" : "passed", 2000 + i,
+                 i == 12 ? ", event='pull_request', finished_ms=5" : i == 13 ? recent : "", ids[i]);
+        exec_sql(f, sql);
+        snprintf(body, sizeof(body), "artifact %d", i);
+        snprintf(path, sizeof(path), "p%d.bin", i);
+        OK(put_bytes(f->st, body, strlen(body), NULL, digest[i], err));
+        OK(mrun_store_artifact_add(f->st, ids[i], "build", path, digest[i], strlen(body), 3000, err));
+    }
+    OK(mrun_store_artifact_add(f->st, ids[1], "build", "shared.bin", shared, 6, 3000, err));
+    OK(mrun_store_artifact_add(f->st, ids[11], "build", "shared.bin", shared, 6, 3000, err));
+    OK(mrun_store_pin(f->st, digest[2], "deploy:production", 3000, err));
+    FAILS(mrun_store_pin(f->st, "nope", "x", 3000, err), EINVAL, "not a sha256");
+
+    /* keep 9 pushes per branch: 0 is running (kept), 1 and 2 are the finished ones beyond the newest 9 */
+    mrun_store_retention r = {.keep_per_branch = 9, .pr_ttl_ms = 1000, .grace_ms = 1};
+    gc_seen dry = {0}, real = {0};
+    mrun_store_gc_report rd, rr;
+    OK(mrun_store_gc(f->st, &r, true, now, on_gc, &dry, &rd, err));
+    assert_int_equal(q1(f, "SELECT count(*) FROM artifacts"), 16);
+    assert_true(blob_exists(f, digest[1]));
+    OK(mrun_store_gc(f->st, &r, false, now, on_gc, &real, &rr, err));
+    assert_int_equal(rd.pipelines, rr.pipelines);
+    assert_int_equal(rd.artifacts, rr.artifacts);
+    assert_int_equal(rd.blobs, rr.blobs);
+    assert_int_equal(dry.blobs, real.blobs);
+
+    assert_int_equal(rr.pipelines, 3); /* pushes 1 and 2, the old pull request 12 */
+    assert_int_equal(rr.artifacts, 3); /* p1.bin, shared.bin of 1, p12.bin; p2.bin is pinned */
+    assert_int_equal(rr.blobs, 2);     /* p1's and p12's; shared.bin is still used by 11 */
+    assert_false(blob_exists(f, digest[1]));
+    assert_false(blob_exists(f, digest[12]));
+    assert_true(blob_exists(f, digest[2]));  /* pinned */
+    assert_true(blob_exists(f, shared));     /* still referenced */
+    assert_true(blob_exists(f, digest[0]));  /* running */
+    assert_true(blob_exists(f, digest[13])); /* recent pull request */
+    assert_true(blob_exists(f, f->src));     /* sources of kept pipelines */
+    assert_int_equal(q1(f, "SELECT count(*) FROM pipelines WHERE expired_ms IS NOT NULL"), 3);
+    assert_int_equal(q1(f, "SELECT count(*) FROM artifacts"), 13);
+
+    /* nothing left to do: a second run deletes nothing; unpinning lets the next run take p2.bin */
+    OK(mrun_store_gc(f->st, &r, false, now, NULL, NULL, &rr, err));
+    assert_int_equal(rr.artifacts + rr.blobs + rr.pipelines, 0);
+    OK(mrun_store_unpin(f->st, digest[2], "deploy:production", err));
+    /* the pipeline is already expired: its pinned rows stay until a later expiry; blobs follow their rows */
+    assert_true(blob_exists(f, digest[2]));
+    /* within the grace period nothing is deleted even when unreferenced */
+    char fresh[MRUN_STORE_DIGEST_LEN + 1];
+    OK(put_bytes(f->st, "fresh upload", 12, NULL, fresh, err));
+    r.grace_ms = 3600 * 1000;
+    OK(mrun_store_gc(f->st, &r, false, (int64_t)time(NULL) * 1000, NULL, NULL, &rr, err));
+    assert_true(blob_exists(f, fresh));
 }
 
 typedef struct log_seen {
@@ -918,6 +1011,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coverage_baseline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
