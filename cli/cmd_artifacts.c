@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/auto.h"
+#include "../common/codec.h"
 #include "cli.h"
 #include "client.h"
 
@@ -118,8 +119,7 @@ static int check_sha256(const char *data, size_t len, const char *digest, mrun_e
     char hex[2 * EVP_MAX_MD_SIZE + 1];
     if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
         return mrun_err_setx(err, EIO, "sha256 failed");
-    for (unsigned i = 0; i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    mrun_hex_encode(md, mdlen, hex);
     if (strcmp(hex, digest) != 0)
         return mrun_err_setx(err, EPROTO, "digest mismatch: got sha256 %s, want %s; nothing written", hex, digest);
     return 0;

@@ -14,6 +14,7 @@
 
 #include "../common/archive.h"
 #include "../common/auto.h"
+#include "../common/codec.h"
 #include "cli.h"
 
 static const char usage_text[] =
@@ -52,8 +53,8 @@ static int file_sha256(int fd, char hex[65])
         ok = EVP_DigestUpdate(md, buf, (size_t)n) == 1;
     ok = ok && n == 0 && EVP_DigestFinal_ex(md, out, &len) == 1;
     EVP_MD_CTX_free(md);
-    for (unsigned i = 0; ok && i < len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", out[i]);
+    if (ok)
+        mrun_hex_encode(out, len, hex);
     return ok ? 0 : -1;
 }
 

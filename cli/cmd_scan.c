@@ -72,7 +72,7 @@ int mrun_cmd_scan(int argc, char **argv)
     bool licenses = strcmp(argv[1], "licenses") == 0;
     const char *policy = NULL;
     if (!lint && !tests && !licenses && strcmp(argv[1], "secrets") != 0) {
-        fprintf(stderr, "mrun scan: '%s' is not available yet (secrets, lint and tests are)\n", argv[1]);
+        fprintf(stderr, "mrun scan: unknown check '%s': secrets, licenses, lint or tests\n", argv[1]);
         return 2;
     }
     const char *tool = lint ? "mrun llm-lint" : tests ? "mrun test-presence" : licenses ? "mrun license-check" : "mrun secret-scan";

@@ -25,7 +25,7 @@ static const struct {
     {"runners", mrun_cmd_runners, "list the coordinator's runners"},
     {"sandbox", mrun_cmd_sandbox, "run a command in an isolated sandbox"},
     {"sbom", mrun_cmd_sbom, "write a CycloneDX or SPDX SBOM of DIR's dependencies"},
-    {"scan", mrun_cmd_scan, "check a directory before pushing (scan secrets)"},
+    {"scan", mrun_cmd_scan, "check a directory before pushing: secrets, licenses, lint, tests"},
     {"secrets", mrun_cmd_secrets, "store a secret for stages (on the coordinator host)"},
     {"status", mrun_cmd_status, "show pipelines and their stages"},
     {"submit", mrun_cmd_submit, "send DIR's pipeline to a coordinator"},

@@ -11,6 +11,7 @@
 #include <sys/utsname.h>
 
 #include "../common/auto.h"
+#include "../common/codec.h"
 #include "../common/log.h"
 #include "../stages/attest.h"
 #include "coord_int.h"
@@ -82,8 +83,7 @@ static int on_pipeline(const mrun_store_pipeline_info *p, void *ud)
     unsigned char md[32];
     unsigned len = 0;
     if (p->yaml && EVP_Digest(p->yaml, strlen(p->yaml), md, &len, EVP_sha256(), NULL) == 1)
-        for (unsigned i = 0; i < len; i++)
-            snprintf(r->yaml_sha256 + 2 * i, 3, "%02x", md[i]);
+        mrun_hex_encode(md, len, r->yaml_sha256);
     return 0;
 }
 

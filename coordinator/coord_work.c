@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/auto.h"
+#include "../common/codec.h"
 #include "../common/log.h"
 #include "../stages/stages.h"
 #include "coord_int.h"
@@ -54,8 +55,7 @@ static void on_register(mrun_coord *c, work *w, const mrun_msg_register *r)
         coord_reply_error(w, MRUN_PERR_INTERNAL, "no randomness");
         return;
     }
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(rr->id + 2 * i, 3, "%02x", rnd[i]);
+    mrun_hex_encode(rnd, sizeof(rnd), rr->id);
     copy(rr->name, sizeof(rr->name), r->runner_name);
     char labels[1100] = "";
     size_t off = 0;

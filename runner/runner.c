@@ -21,6 +21,7 @@
 
 #include "../common/archive.h"
 #include "../common/auto.h"
+#include "../common/codec.h"
 #include "../common/log.h"
 #include "../common/proto.h"
 #include "exec.h"
@@ -428,8 +429,7 @@ static int sha256_fd(int fd, char hex[65], mrun_err *err)
     EVP_MD_CTX_free(md);
     if (!ok)
         return mrun_err_set(err, n < 0 ? errno : EIO, "sha256");
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", out[i]);
+    mrun_hex_encode(out, 32, hex);
     return 0;
 }
 

@@ -1,6 +1,7 @@
 #!/bin/sh
-# The main job, for now: set up, build, run a hello-world inside the sandbox (showing what it cannot do), then the
-# sample app's whole pipeline with `mrun run` (embedded coordinator and runner, every step sandboxed).
+# The main job: set up, build, run a hello-world inside the sandbox (showing what it cannot do), then scaffold the
+# python-api template into a temporary folder and run its whole pipeline with `mrun run` (embedded coordinator and
+# runner, every step sandboxed): checks, tests with a coverage gate, build, SBOM and signed provenance.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -14,8 +15,10 @@ touch /usr/evil 2>/dev/null && echo "wrote to /usr!" || echo "/usr is read-only"
 ls /home /root 2>/dev/null && echo "host files visible!" || echo "no host home directories"
 echo "processes visible: $(ls /proc | grep -c "^[0-9]")"
 '
-app=$(mktemp -d /tmp/mrun-hello.XXXXXX)
-cp -r templates/hello/. "$app"/
+app=$(mktemp -d /tmp/mrun-quickstart.XXXXXX)/shop-api
 echo
-echo "\$ mrun run $app        # the sample app templates/hello, copied"
+echo "\$ mrun init --template python-api $app"
+./build/mrun init --template python-api "$app"
+echo
+echo "\$ mrun run $app"
 exec ./build/mrun run "$app"

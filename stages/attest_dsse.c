@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/codec.h"
 #include "../common/auto.h"
 #include "attest_int.h"
 
@@ -36,21 +37,6 @@ char *mrun_attest_b64_encode(const uint8_t *buf, size_t len)
     return out;
 }
 
-static int b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
 int mrun_attest_b64_decode(const char *s, size_t slen, const char *what, uint8_t **ret_buf, size_t *ret_len,
                            mrun_err *err)
 {
@@ -66,7 +52,7 @@ int mrun_attest_b64_decode(const char *s, size_t slen, const char *what, uint8_t
     uint32_t acc = 0;
     unsigned bits = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = b64_val((unsigned char)s[i]);
+        int v = mrun_b64_value((unsigned char)s[i]);
         if (v < 0)
             return mrun_err_setx(err, EPROTO, "%s: invalid base64 character at offset %zu", what, i);
         acc = (acc << 6) | (uint32_t)v;

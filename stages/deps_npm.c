@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/codec.h"
 #include "../common/auto.h"
 #include "deps_int.h"
 
@@ -14,21 +15,6 @@
 #define SRI_MAX_TOKENS 16
 
 /* ---- Subresource Integrity: "sha512-<base64> sha1-<base64>" ---- */
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
 
 /* Decodes base64 (standard or URL alphabet, padding optional) of at most max bytes; -1 if malformed or longer. */
 static int b64_decode(const char *s, size_t len, unsigned char *out, size_t max, size_t *ret_n)
@@ -39,7 +25,7 @@ static int b64_decode(const char *s, size_t len, unsigned char *out, size_t max,
     int bits = 0;
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)s[i]);
+        int v = mrun_b64_value((unsigned char)s[i]);
         if (v < 0)
             return -1;
         acc = (acc << 6) | (uint32_t)v;
@@ -80,8 +66,7 @@ static int add_sri_token(mrun_deps *d, size_t i, const char *tok, size_t len, mr
             return mrun_err_setx(err, EPROTO, "integrity '%.*s': not a %.*s digest", (int)(len > 40 ? 40 : len), tok,
                                  (int)plen - 1, sri_algs[a].prefix);
         char hex[129];
-        for (size_t k = 0; k < n; k++)
-            snprintf(hex + 2 * k, 3, "%02x", raw[k]);
+        mrun_hex_encode(raw, n, hex);
         return mrun_deps_add_hash(d, i, sri_algs[a].alg, hex, err);
     }
     return 0;

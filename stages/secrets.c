@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/codec.h"
 #include "../common/auto.h"
 #include "secrets.h"
 
@@ -480,28 +481,13 @@ static void v_npmrc(scan *s, const anchor *a, unsigned rule, size_t pos)
     add(s, rule, i, e - i, P_SPECIFIC);
 }
 
-static int b64val(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
 /* Decodes standard or URL base64 (no padding needed) into out; returns bytes written. */
 static size_t b64dec(const uint8_t *v, size_t len, uint8_t *out, size_t cap)
 {
     size_t o = 0;
     unsigned acc = 0, bits = 0;
     for (size_t i = 0; i < len && o < cap; i++) {
-        int d = b64val(v[i]);
+        int d = mrun_b64_value(v[i]);
         if (d < 0)
             break;
         acc = (acc << 6) | (unsigned)d;
