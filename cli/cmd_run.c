@@ -327,11 +327,17 @@ static void export_artifacts(mrun_store *db, const char *pipeline_id, const char
     if (x.n == 0)
         return;
     printf("artifacts: %zu file(s) in %s/\n", x.n, out);
+    /* name the mrun beside this mrun-core, so the line works whether or not it is on PATH */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 8);
+    char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+    if (slash)
+        memcpy(slash + 1, "mrun", 5);
     for (size_t i = 0; i < x.n_signed; i++)
         if (x.subject[i][0])
             printf("provenance of stage %s, signed by this machine's run key; check it with:\n"
-                   "  mrun verify %s/%s --attestation %s/%s --key %s/keys/coordinator.pub\n",
-                   x.signed_stage[i], out, x.subject[i], out, x.bundle[i], data_dir);
+                   "  %s verify %s/%s --attestation %s/%s --key %s/keys/coordinator.pub\n",
+                   x.signed_stage[i], slash ? self : "mrun", out, x.subject[i], out, x.bundle[i], data_dir);
 }
 
 /* The key the embedded coordinator signs provenance with: DATA/keys/coordinator.key, made on first use. */

@@ -215,10 +215,10 @@ YML
     out="$T/app/.mrun/out/build"
     [ -f "$out/dist/app.bin" ] && [ -f "$out/build.sigstore.json" ] && [ -f "$out/build.intoto.jsonl" ] ||
         fail "artifacts or attestations not written to .mrun/out"
-    line=$(grep "mrun verify " "$T/out" | head -1 | sed 's/^ *mrun verify //')
+    line=$(grep "mrun verify " "$T/out" | head -1)
     [ -n "$line" ] || fail "no verify line printed"
     # shellcheck disable=SC2086
-    "$MRUN" verify $line >>"$T/out" 2>&1 || fail "the printed verify command fails"
+    sh -c "$line" >>"$T/out" 2>&1 || fail "the printed verify command fails: $line"
     key="$T/app/.mrun/cache/run/keys/coordinator.pub"
     "$MRUN" verify "$out/dist/app.bin" --attestation "$out/build.intoto.jsonl" --key "$key" >>"$T/out" 2>&1 ||
         fail "the .intoto.jsonl does not verify"
