@@ -42,6 +42,8 @@ static const char usage_text[] =
     "  --write-baseline FILE     write every current finding to FILE as the baseline and exit 0\n"
     "  --max-file-size SIZE      skip larger files (default 1M)\n"
     "  --policy FILE             licenses: the policy to apply (default DIR/.mrun/policy.yml when it exists)\n"
+    "  --test-pattern P          tests: another test-file layout, e.g. 'spec/{stem}_spec.{ext}' ({dir}, {stem},\n"
+    "                            {ext}); repeatable\n"
     "  -h, --help                show this help\n"
     "\n"
     "Rules, thresholds and what each check misses: docs/checks.md.\n";
@@ -62,6 +64,7 @@ int mrun_cmd_scan(int argc, char **argv)
                                          {"write-baseline", required_argument, NULL, 'w'},
                                          {"max-file-size", required_argument, NULL, 'm'},
                                          {"policy", required_argument, NULL, 'p'},
+                                         {"test-pattern", required_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -71,6 +74,8 @@ int mrun_cmd_scan(int argc, char **argv)
     bool lint = strcmp(argv[1], "lint") == 0, tests = strcmp(argv[1], "tests") == 0;
     bool licenses = strcmp(argv[1], "licenses") == 0;
     const char *policy = NULL;
+    const char *patterns[MRUN_TESTPRESENCE_MAX_PATTERNS];
+    size_t n_patterns = 0;
     if (!lint && !tests && !licenses && strcmp(argv[1], "secrets") != 0) {
         fprintf(stderr, "mrun scan: unknown check '%s': secrets, licenses, lint or tests\n", argv[1]);
         return 2;
@@ -126,6 +131,17 @@ int mrun_cmd_scan(int argc, char **argv)
         case 'p':
             policy = optarg;
             break;
+        case 'T':
+            if (n_patterns == MRUN_TESTPRESENCE_MAX_PATTERNS) {
+                fprintf(stderr, "mrun scan: at most %d --test-pattern\n", MRUN_TESTPRESENCE_MAX_PATTERNS);
+                return 2;
+            }
+            if (mrun_testpresence_pattern_check(optarg, &err) < 0) {
+                fprintf(stderr, "mrun scan: --test-pattern: %s\n", err.msg);
+                return 2;
+            }
+            patterns[n_patterns++] = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -159,7 +175,9 @@ int mrun_cmd_scan(int argc, char **argv)
                          .baseline_dirfd = baseline ? AT_FDCWD : root,
                          .baseline = write_baseline ? NULL : (baseline ? baseline : default_baseline),
                          .baseline_optional = baseline == NULL,
-                         .skip = print_skip};
+                         .skip = print_skip,
+                         .test_patterns = patterns,
+                         .n_test_patterns = n_patterns};
     mrun_scan_stats stats;
     if (mrun_findings_new(&f, &err) < 0 ||
         (lint    ? mrun_check_lint(root, &o, f, &stats, &err)

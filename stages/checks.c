@@ -90,7 +90,12 @@ int mrun_check_tests(int root_fd, const mrun_check_opts *o, mrun_findings *out, 
                      mrun_err *err)
 {
     /* needs the whole tree (sources and their tests), so it walks by itself */
-    if (mrun_check_testpresence(root_fd, o->max_file_bytes, out, ret_stats, err) < 0)
+    mrun_testpresence_opts to = {.max_file_bytes = o->max_file_bytes,
+                                 .patterns = o->test_patterns,
+                                 .n_patterns = o->n_test_patterns,
+                                 .skip = o->skip,
+                                 .skip_ctx = o->skip_ctx};
+    if (mrun_check_testpresence(root_fd, &to, out, ret_stats, err) < 0)
         return -1;
     return apply_baseline(o, out, err);
 }

@@ -31,6 +31,8 @@ static const mrun_stage_option lint_opts[] = {
 };
 
 static const mrun_stage_option tests_opts[] = {
+    {"test-patterns",
+     "extra test-file layouts, space-separated, with {dir}, {stem} and {ext}: e.g. \"spec/{stem}_spec.{ext}\"", 0},
     {"fail-on", "lowest severity that fails the step: low, medium (default), high or critical", 0},
     {"sarif", "also write the findings as SARIF 2.1.0 to this path in the workspace", 0},
     {"baseline", "findings listed in this baseline file are reported as suppressed (default .mrun/tests-baseline.json)",

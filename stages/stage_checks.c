@@ -45,10 +45,29 @@ static int run_stage(const mrun_stage_ctx *ctx, const check_kind *k, mrun_err *e
     int64_t max_bytes = 1 << 20;
     if (max_size && mrun_parse_size(max_size, &max_bytes, err) < 0)
         return mrun_err_prefix(err, "%s: max-file-size", k->name);
+    /* test-presence: `test-patterns: "spec/{stem}_spec.{ext} ..."`, space-separated */
+    const char *patterns_opt = mrun_stage_opt_get(ctx, "test-patterns");
+    char patterns_buf[4096];
+    const char *patterns[MRUN_TESTPRESENCE_MAX_PATTERNS];
+    size_t n_patterns = 0;
+    if (patterns_opt) {
+        if (snprintf(patterns_buf, sizeof(patterns_buf), "%s", patterns_opt) >= (int)sizeof(patterns_buf))
+            return mrun_err_setx(err, E2BIG, "%s: test-patterns is longer than 4 KiB", k->name);
+        for (char *save = NULL, *p = strtok_r(patterns_buf, " \t\n", &save); p; p = strtok_r(NULL, " \t\n", &save)) {
+            if (n_patterns == MRUN_TESTPRESENCE_MAX_PATTERNS)
+                return mrun_err_setx(err, E2BIG, "%s: more than %d test-patterns", k->name,
+                                     MRUN_TESTPRESENCE_MAX_PATTERNS);
+            if (mrun_testpresence_pattern_check(p, err) < 0)
+                return mrun_err_prefix(err, "%s", k->name);
+            patterns[n_patterns++] = p;
+        }
+    }
     mrun_cleanup(mrun_findings_freep) mrun_findings *f = NULL;
     if (mrun_findings_new(&f, err) < 0)
         return -1;
     mrun_check_opts o = {.max_file_bytes = (uint64_t)max_bytes,
+                         .test_patterns = patterns,
+                         .n_test_patterns = n_patterns,
                          .baseline_dirfd = ctx->workspace_fd,
                          .baseline = baseline ? baseline : k->baseline,
                          .baseline_optional = baseline == NULL,

@@ -59,6 +59,8 @@ typedef struct mrun_check_opts {
     int baseline_optional;     /* a missing baseline is fine (the stage's default path) */
     mrun_check_skip_fn skip;   /* told about every skipped file (may be NULL) */
     void *skip_ctx;
+    const char *const *test_patterns; /* test presence: extra test-file patterns (testpresence.h) */
+    size_t n_test_patterns;
 } mrun_check_opts;
 
 /* The secret scan over the tree at root_fd: findings (inline mrun:allow and the baseline applied) into out. */

@@ -3,6 +3,7 @@
  * second walk reads the test files that exist and marks the names they mention as whole words, a third applies
  * inline suppressions to the sources that got findings. */
 #include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -73,6 +74,9 @@ typedef struct tp {
     size_t n_links, cap_links;
     int phase; /* 1 list, 2 read tests, 3 inline suppressions */
     mrun_findings *out;
+    const mrun_testpresence_opts *o;
+    char globs[MRUN_TESTPRESENCE_MAX_PATTERNS][600]; /* o->patterns with the placeholders as fnmatch wildcards */
+    size_t n_globs;
 } tp;
 
 static void tp_fini(tp *t)
@@ -132,23 +136,30 @@ static bool has_dir(const char *path, const char *name)
 
 static const char *const js_exts[] = {"js", "ts", "mjs", "jsx", "tsx"};
 
-static lang lang_of(const char *base)
+/* The language of a bare extension ("py", "ts"), LANG_NONE for anything else. */
+static lang lang_of_ext(const char *ext)
 {
-    const char *dot = strrchr(base, '.');
-    if (!dot)
-        return LANG_NONE;
-    if (strcmp(dot + 1, "py") == 0)
+    if (strcmp(ext, "py") == 0)
         return LANG_PY;
     for (size_t i = 0; i < sizeof(js_exts) / sizeof(js_exts[0]); i++)
-        if (strcmp(dot + 1, js_exts[i]) == 0)
+        if (strcmp(ext, js_exts[i]) == 0)
             return LANG_JS;
     return LANG_NONE;
 }
 
+static lang lang_of(const char *base)
+{
+    const char *dot = strrchr(base, '.');
+    return dot ? lang_of_ext(dot + 1) : LANG_NONE;
+}
+
 /* The language of a source file whose public names must be tested, or LANG_NONE for tests, config, typings,
  * vendored code and everything else. */
-static lang source_lang(const char *path)
+static lang source_lang(const struct tp *t, const char *path)
 {
+    for (size_t i = 0; i < t->n_globs; i++)
+        if (fnmatch(t->globs[i], path, 0) == 0)
+            return LANG_NONE; /* a test by the user's own pattern */
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     lang lg = lang_of(base);
@@ -327,7 +338,7 @@ static int list_file(tp *t, const char *path, const uint8_t *buf, size_t len, mr
         !(t->paths[t->n_paths] = strdup(path)))
         return mrun_err_set(err, ENOMEM, "test-presence");
     t->n_paths++;
-    lang lg = source_lang(path);
+    lang lg = source_lang(t, path);
     if (lg == LANG_NONE)
         return 0;
     src_file s = {.lg = lg};
@@ -385,6 +396,13 @@ static int read_file(tp *t, const char *path, const uint8_t *buf, size_t len)
     return 0;
 }
 
+static void on_skip(void *ctx, const char *path, const char *reason)
+{
+    tp *t = ctx;
+    if (t->o->skip)
+        t->o->skip(t->o->skip_ctx, path, reason);
+}
+
 static int on_file(void *ctx, const char *path, const uint8_t *buf, size_t len, mrun_err *err)
 {
     tp *t = ctx;
@@ -408,6 +426,94 @@ static int link_if_listed(tp *t, size_t si, const char *path)
     t->links[t->n_links++] = (link){.test = ti, .src = si};
     t->srcs[si].has_test = true;
     return 0;
+}
+
+/* ---- the user's test-file patterns ---- */
+
+static const char *const placeholders[] = {"{dir}", "{stem}", "{ext}"};
+
+/* Index of the placeholder p starts with, or -1. */
+static int placeholder_at(const char *p)
+{
+    for (int i = 0; i < 3; i++)
+        if (strncmp(p, placeholders[i], strlen(placeholders[i])) == 0)
+            return i;
+    return -1;
+}
+
+int mrun_testpresence_pattern_check(const char *p, mrun_err *err)
+{
+    size_t n = strlen(p);
+    const char *base = strrchr(p, '/');
+    base = base ? base + 1 : p;
+    if (n == 0 || n > 255 || p[0] == '/' || strstr(p, ".."))
+        return mrun_err_setx(err, EINVAL, "test pattern '%.80s': must be a relative path without '..', at most 255 bytes",
+                             p);
+    if (!strstr(base, "{stem}"))
+        return mrun_err_setx(err, EINVAL, "test pattern '%.80s': its file name must contain {stem}", p);
+    /* what the pattern says besides placeholders: in its directories, and in its file name (dots aside) */
+    bool literal_dir = false;
+    char name[256];
+    size_t nn = 0;
+    for (const char *q = p; *q;) {
+        int k = placeholder_at(q);
+        if (k >= 0) {
+            q += strlen(placeholders[k]);
+            continue;
+        }
+        if (*q == '{' || *q == '}' || *q == '*' || *q == '?' || *q == '[' || *q == '\\' || (unsigned char)*q < 0x20)
+            return mrun_err_setx(err, EINVAL,
+                                 "test pattern '%.80s': only {dir}, {stem} and {ext} are special; '%c' is not allowed",
+                                 p, *q >= 0x20 ? *q : '?');
+        if (q < base && *q != '/')
+            literal_dir = true;
+        else if (q >= base && *q != '.')
+            name[nn++] = *q;
+        q++;
+    }
+    name[nn] = '\0';
+    /* "{stem}.py" or "{dir}{stem}.{ext}" would name every source as its own test */
+    if (!literal_dir && (nn == 0 || lang_of_ext(name) != LANG_NONE))
+        return mrun_err_setx(err, EINVAL,
+                             "test pattern '%.80s': the file name needs text of its own (e.g. {stem}_spec.{ext}), "
+                             "or every file would be a test",
+                             p);
+    return 0;
+}
+
+/* The pattern with each placeholder replaced; -1 when it does not fit. */
+static int expand(const char *p, const char *dir, const char *stem, const char *ext, char *out, size_t size)
+{
+    const char *val[3] = {dir, stem, ext};
+    size_t n = 0;
+    for (const char *q = p; *q;) {
+        int k = placeholder_at(q);
+        const char *piece = k >= 0 ? val[k] : q;
+        size_t len = k >= 0 ? strlen(val[k]) : 1;
+        if (n + len >= size)
+            return -1;
+        memcpy(out + n, piece, len);
+        n += len;
+        q += k >= 0 ? strlen(placeholders[k]) : 1;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* The pattern as an fnmatch glob: placeholders become '*' (which also matches '/', so {dir} covers any depth). */
+static void to_glob(const char *p, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *q = p; *q && n + 2 < size;) {
+        int k = placeholder_at(q);
+        if (k >= 0) {
+            out[n++] = '*';
+            q += strlen(placeholders[k]);
+        } else {
+            out[n++] = *q++;
+        }
+    }
+    out[n] = '\0';
 }
 
 /* Candidate test paths of one source, from its directory (with '/', or "") and stem. */
@@ -447,9 +553,8 @@ static int link_tests(tp *t, size_t si)
         TRY("%s%s_test.py", dir, stem);
         TRY("%stests/test_%s.py", dir, stem);
         TRY("%stest/test_%s.py", dir, stem);
-        return 0;
     }
-    for (size_t i = 0; i < sizeof(js_exts) / sizeof(js_exts[0]); i++) {
+    for (size_t i = 0; s->lg == LANG_JS && i < sizeof(js_exts) / sizeof(js_exts[0]); i++) {
         const char *x = js_exts[i];
         TRY("%s%s.test.%s", dir, stem, x);
         TRY("%s%s.spec.%s", dir, stem, x);
@@ -460,6 +565,11 @@ static int link_tests(tp *t, size_t si)
         TRY("tests/%s.spec.%s", stem, x);
         TRY("test/%s.test.%s", stem, x);
         TRY("test/%s.spec.%s", stem, x);
+    }
+    const char *ext = s->lg == LANG_PY ? "py" : dot + 1;
+    for (size_t i = 0; i < (t->o ? t->o->n_patterns : 0); i++) {
+        if (expand(t->o->patterns[i], dir, stem, ext, c, sizeof(c)) == 0 && link_if_listed(t, si, c) < 0)
+            return -1;
     }
 #undef TRY
     return 0;
@@ -495,41 +605,69 @@ static int report_src(tp *t, src_file *s, mrun_err *err)
     return 0;
 }
 
-int mrun_check_testpresence(int root_fd, uint64_t max_file_bytes, mrun_findings *out, mrun_scan_stats *ret_stats,
-                            mrun_err *err)
+/* The three walks (see testpresence.h); t is freed by the caller. */
+static int check(tp *t, int root_fd, uint64_t max_file_bytes, mrun_scan_stats *ret_stats, mrun_err *err)
 {
-    tp t = {.phase = 1, .out = out};
     mrun_scan_stats st = {0}, st2 = {0};
     int r = -1;
-    if (mrun_scan_walk(root_fd, max_file_bytes, on_file, NULL, &t, &st, err) < 0)
+    if (mrun_scan_walk(root_fd, max_file_bytes, on_file, on_skip, t, &st, err) < 0)
         goto out;
-    if (t.n_paths) /* qsort and bsearch want a non-NULL base */
-        qsort(t.paths, t.n_paths, sizeof(*t.paths), cmp_str);
-    if (t.n_srcs)
-        qsort(t.srcs, t.n_srcs, sizeof(*t.srcs), cmp_src);
-    for (size_t i = 0; i < t.n_srcs; i++)
-        if (link_tests(&t, i) < 0) {
+    if (t->n_paths) /* qsort and bsearch want a non-NULL base */
+        qsort(t->paths, t->n_paths, sizeof(*t->paths), cmp_str);
+    if (t->n_srcs)
+        qsort(t->srcs, t->n_srcs, sizeof(*t->srcs), cmp_src);
+    for (size_t i = 0; i < t->n_srcs; i++)
+        if (link_tests(t, i) < 0) {
             mrun_err_set(err, ENOMEM, "test-presence");
             goto out;
         }
-    if (t.n_links)
-        qsort(t.links, t.n_links, sizeof(*t.links), cmp_link);
-    t.phase = 2;
-    if (t.n_links && mrun_scan_walk(root_fd, max_file_bytes, on_file, NULL, &t, &st2, err) < 0)
+    if (t->n_links)
+        qsort(t->links, t->n_links, sizeof(*t->links), cmp_link);
+    t->phase = 2;
+    if (t->n_links && mrun_scan_walk(root_fd, max_file_bytes, on_file, NULL, t, &st2, err) < 0)
         goto out;
     bool any = false;
-    for (size_t i = 0; i < t.n_srcs; i++) {
-        if (report_src(&t, &t.srcs[i], err) < 0)
+    for (size_t i = 0; i < t->n_srcs; i++) {
+        if (report_src(t, &t->srcs[i], err) < 0)
             goto out;
-        any = any || t.srcs[i].has_findings;
+        any = any || t->srcs[i].has_findings;
     }
-    t.phase = 3;
-    if (any && mrun_scan_walk(root_fd, max_file_bytes, on_file, NULL, &t, &st2, err) < 0)
+    t->phase = 3;
+    if (any && mrun_scan_walk(root_fd, max_file_bytes, on_file, NULL, t, &st2, err) < 0)
         goto out;
     if (ret_stats)
         *ret_stats = st;
     r = 0;
 out:
-    tp_fini(&t);
+    tp_fini(t);
     return r;
 }
+
+int mrun_check_testpresence(int root_fd, const mrun_testpresence_opts *o, mrun_findings *out,
+                            mrun_scan_stats *ret_stats, mrun_err *err)
+{
+    static const mrun_testpresence_opts defaults = {0};
+    if (!o)
+        o = &defaults;
+    if (o->n_patterns > MRUN_TESTPRESENCE_MAX_PATTERNS)
+        return mrun_err_setx(err, E2BIG, "test-presence: more than %d test patterns", MRUN_TESTPRESENCE_MAX_PATTERNS);
+    tp *t = calloc(1, sizeof(*t));
+    if (!t)
+        return mrun_err_set(err, ENOMEM, "test-presence");
+    t->phase = 1;
+    t->out = out;
+    t->o = o;
+    for (size_t i = 0; i < o->n_patterns; i++) {
+        if (mrun_testpresence_pattern_check(o->patterns[i], err) < 0) {
+            free(t);
+            return -1;
+        }
+        to_glob(o->patterns[i], t->globs[t->n_globs++], sizeof(t->globs[0]));
+    }
+    uint64_t max_file_bytes = o->max_file_bytes;
+    int r = check(t, root_fd, max_file_bytes, ret_stats, err);
+    free(t);
+    return r;
+}
+
+

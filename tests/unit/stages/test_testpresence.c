@@ -69,15 +69,20 @@ static void put(tree *t, const char *rel, const char *text)
     fclose(f);
 }
 
-static void run(tree *t)
+static void run_with(tree *t, const mrun_testpresence_opts *o)
 {
     mrun_err err = MRUN_ERR_INIT;
     mrun_findings_free(t->f);
     t->f = NULL;
     assert_int_equal(mrun_findings_new(&t->f, &err), 0);
     mrun_scan_stats st;
-    if (mrun_check_testpresence(t->fd, 0, t->f, &st, &err) < 0)
+    if (mrun_check_testpresence(t->fd, o, t->f, &st, &err) < 0)
         fail_msg("check: %s", err.msg);
+}
+
+static void run(tree *t)
+{
+    run_with(t, NULL);
 }
 
 /* The finding of rule on path:line, or NULL. */
@@ -232,9 +237,62 @@ static void rules_table(void **state)
     assert_string_equal(r[1].id, "test-function-untested");
 }
 
+/* The user's own layouts: spec/{stem}_spec.{ext} and {dir}checks/{stem}_check.py find the tests, and the spec
+ * files themselves are not sources that need tests; without the patterns the same tree has findings. */
+static void custom_patterns(void **state)
+{
+    tree *t = *state;
+    put(t, "app/pricing.py", "def total(items):\n    return sum(items)\n\ndef tax(x):\n    return x\n");
+    put(t, "spec/pricing_spec.py", "from app.pricing import total, tax\n\ndef it_adds():\n    total([1]); tax(1)\n");
+    put(t, "web/cart.js", "export function addItem(c, i) { return c; }\n");
+    put(t, "spec/cart_spec.js", "import { addItem } from '../web/cart.js';\naddItem([], 1);\n");
+    put(t, "lib/util.py", "def clamp(x):\n    return x\n");
+    put(t, "lib/checks/util_check.py", "from lib.util import clamp\nclamp(1)\n");
+    run(t);
+    assert_non_null(find(t, "test-file-missing", "app/pricing.py", 0));
+    assert_non_null(find(t, "test-file-missing", "lib/util.py", 0));
+    const char *patterns[] = {"spec/{stem}_spec.{ext}", "{dir}checks/{stem}_check.py"};
+    mrun_testpresence_opts o = {.patterns = patterns, .n_patterns = 2};
+    run_with(t, &o);
+    for (size_t i = 0; i < mrun_findings_count(t->f); i++)
+        fail_msg("unexpected finding %s on %s", mrun_findings_at(t->f, i)->rule->id, mrun_findings_at(t->f, i)->path);
+    /* a pattern that finds a file which does not name the function still reports the function */
+    put(t, "spec/pricing_spec.py", "from app.pricing import total\ntotal([1])\n");
+    run_with(t, &o);
+    assert_int_equal(mrun_findings_count(t->f), 1);
+    assert_non_null(find(t, "test-function-untested", "app/pricing.py", 4));
+}
+
+static void pattern_check(void **state)
+{
+    (void)state;
+    mrun_err err = MRUN_ERR_INIT;
+    assert_int_equal(mrun_testpresence_pattern_check("spec/{stem}_spec.{ext}", &err), 0);
+    assert_int_equal(mrun_testpresence_pattern_check("{dir}__checks__/{stem}.py", &err), 0);
+    assert_int_equal(mrun_testpresence_pattern_check("tests/{stem}.py", &err), 0);
+    const char *bad[] = {"", "/abs/{stem}_t.py", "../{stem}_t.py", "tests/x.py", "{stem}/x_test.py",
+                         "{dir}{stem}.{ext}", "{stem}.{ext}", "t/{stem}_*.py", "t/{name}_t.py", "t/{stem}[1].py",
+                         "{stem}.py", "{dir}{stem}.ts", "{dir}/{stem}.js"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (mrun_testpresence_pattern_check(bad[i], &err) == 0)
+            fail_msg("pattern '%s' was accepted", bad[i]);
+        assert_int_equal(err.sys_errno, EINVAL);
+    }
+    /* a bad pattern stops the check before any walk */
+    const char *patterns[] = {"{stem}.{ext}"};
+    mrun_testpresence_opts o = {.patterns = patterns, .n_patterns = 1};
+    mrun_findings *f = NULL;
+    assert_int_equal(mrun_findings_new(&f, &err), 0);
+    assert_int_equal(mrun_check_testpresence(AT_FDCWD, &o, f, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "every file would be a test"));
+    mrun_findings_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(custom_patterns, setup, teardown),
+        cmocka_unit_test(pattern_check),
         cmocka_unit_test_setup_teardown(py_one_untested, setup, teardown),
         cmocka_unit_test_setup_teardown(py_missing_names_both, setup, teardown),
         cmocka_unit_test_setup_teardown(py_private_and_exempt, setup, teardown),
