@@ -80,6 +80,14 @@ static const char *const migrations[] = {
     " PRIMARY KEY(digest, reason)) STRICT;"
     "CREATE INDEX artifacts_digest ON artifacts(digest);"
     "CREATE INDEX pipelines_source ON pipelines(source_digest);",
+    /* 4: previews: a long-running sandbox on a runner, reached through the coordinator's proxy until it expires. */
+    "CREATE TABLE previews("
+    " id TEXT PRIMARY KEY, pipeline_id TEXT NOT NULL, stage TEXT NOT NULL, app TEXT NOT NULL, ref TEXT NOT NULL,"
+    " runner_id TEXT NOT NULL, addr TEXT NOT NULL DEFAULT '', private INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL CHECK(state IN ('starting','live','stopped','expired','failed')),"
+    " created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, stopped_ms INTEGER,"
+    " sandbox_ms INTEGER NOT NULL DEFAULT 0, peak_mem INTEGER NOT NULL DEFAULT 0) STRICT;"
+    "CREATE INDEX previews_app ON previews(app, ref, state);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -111,6 +111,48 @@ int mrun_store_gc(mrun_store *st, const mrun_store_retention *r, bool dry_run, i
 int mrun_store_pin(mrun_store *st, const char *digest, const char *reason, int64_t now_ms, mrun_err *err);
 int mrun_store_unpin(mrun_store *st, const char *digest, const char *reason, mrun_err *err);
 
+/* ---- previews (store_preview.c) ---- */
+
+typedef enum mrun_store_preview_state {
+    MRUN_STORE_PREVIEW_STARTING = 0, /* leased to a runner, not healthy yet */
+    MRUN_STORE_PREVIEW_LIVE,
+    MRUN_STORE_PREVIEW_STOPPED, /* by `mrun preview rm`, a newer preview of the same app and ref, or its stage failing */
+    MRUN_STORE_PREVIEW_EXPIRED, /* its TTL passed */
+    MRUN_STORE_PREVIEW_FAILED,  /* never became healthy */
+} mrun_store_preview_state;
+
+typedef struct mrun_store_preview_info {
+    const char *id, *pipeline_id, *stage, *app, *ref, *runner_id;
+    const char *addr; /* host:port of the runner's relay, "" until live */
+    bool private_;
+    mrun_store_preview_state state;
+    int64_t created_ms, expires_ms, stopped_ms; /* stopped_ms 0 while starting or live */
+    int64_t sandbox_ms, peak_mem;               /* as the runner last reported */
+} mrun_store_preview_info;
+typedef int (*mrun_store_preview_cb)(const mrun_store_preview_info *p, void *ud);
+
+/* Records a preview as starting (id: MRUN_STORE_ID_LEN hex, unguessable) and, in the same transaction, marks every
+ * other starting or live preview of the same app and ref stopped: one live preview per app and pull request.
+ * The replaced ones are passed to cb (may be NULL) so that their runners can be told. */
+int mrun_store_preview_create(mrun_store *st, const mrun_store_preview_info *p, mrun_store_preview_cb replaced,
+                              void *ud, mrun_err *err);
+/* starting -> live with the relay's address (ESTALE when it is no longer starting: replaced or removed). */
+int mrun_store_preview_live(mrun_store *st, const char *id, const char *addr, int64_t expires_ms, mrun_err *err);
+/* starting/live -> stopped, expired or failed at now_ms; ESTALE when it had already ended. */
+int mrun_store_preview_end(mrun_store *st, const char *id, mrun_store_preview_state state, int64_t now_ms,
+                           mrun_err *err);
+/* A live preview's new expiry (ESTALE when not live). */
+int mrun_store_preview_extend(mrun_store *st, const char *id, int64_t expires_ms, mrun_err *err);
+/* The runner's figures for a preview. */
+int mrun_store_preview_stats(mrun_store *st, const char *id, int64_t sandbox_ms, int64_t peak_mem, mrun_err *err);
+int mrun_store_preview_get(mrun_store *st, const char *id, mrun_store_preview_cb cb, void *ud, mrun_err *err);
+/* Newest first; live_only: starting and live ones. */
+int mrun_store_preview_list(mrun_store *st, bool live_only, size_t limit, mrun_store_preview_cb cb, void *ud,
+                            mrun_err *err);
+/* Starting or live previews whose expiry is at or before now_ms. */
+int mrun_store_preview_due(mrun_store *st, int64_t now_ms, mrun_store_preview_cb cb, void *ud, mrun_err *err);
+const char *mrun_store_preview_state_name(mrun_store_preview_state s);
+
 /* ---- pipelines and stages ---- */
 
 /* What came with a submission besides the parsed file. NULL strings are stored as "". */

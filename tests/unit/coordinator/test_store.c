@@ -242,13 +242,13 @@ static pl_seen pipeline(fx *f, const char *id)
 static void test_schema_reopen(void **state)
 {
     fx *f = *state;
-    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 3);
+    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 4);
     assert_int_equal(q1(f, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'"), 1);
     mrun_store_close(f->st);
     f->st = NULL;
     OK(mrun_store_open(f->dir, &f->st, err)); /* migrations already applied: a no-op */
     assert_int_equal(q1(f, "SELECT count(*) FROM schema_version"), 1);
-    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 3);
+    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 4);
     assert_int_equal(q1(f, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name IN ('pipelines','stages',"
                            "'stage_needs','leases','log_chunks','artifacts','runners','tokens','secrets')"),
                      9);
@@ -258,12 +258,12 @@ static void test_schema_reopen(void **state)
     FAILS(mrun_store_open(f->dir, &f->st, err), EPROTO, "newer than this build");
     assert_null(f->st);
     /* a version-1 database (session 1's schema) is upgraded in place */
-    exec_sql(f, "DROP INDEX artifacts_digest; DROP INDEX pipelines_source; DROP TABLE pins;"
+    exec_sql(f, "DROP TABLE previews; DROP INDEX artifacts_digest; DROP INDEX pipelines_source; DROP TABLE pins;"
                 " ALTER TABLE pipelines DROP COLUMN expired_ms;"
                 " ALTER TABLE stages DROP COLUMN coverage; DROP TABLE coverage_baselines;"
                 " UPDATE schema_version SET version=1");
     OK(mrun_store_open(f->dir, &f->st, err));
-    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 3);
+    assert_int_equal(q1(f, "SELECT version FROM schema_version"), 4);
     assert_int_equal(q1(f, "SELECT count(*) FROM pragma_table_info('stages') WHERE name='coverage'"), 1);
 }
 
@@ -621,6 +621,78 @@ static void test_gc(void **state)
     r.grace_ms = 3600 * 1000;
     OK(mrun_store_gc(f->st, &r, false, (int64_t)time(NULL) * 1000, NULL, NULL, &rr, err));
     assert_true(blob_exists(f, fresh));
+}
+
+typedef struct pv_seen {
+    int n;
+    char ids[8][MRUN_STORE_ID_LEN + 1];
+    mrun_store_preview_state state[8];
+    char addr[64];
+} pv_seen;
+
+static int on_pv(const mrun_store_preview_info *p, void *ud)
+{
+    pv_seen *s = ud;
+    if (s->n < 8) {
+        snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", p->id);
+        s->state[s->n++] = p->state;
+    }
+    snprintf(s->addr, sizeof(s->addr), "%s", p->addr);
+    return 0;
+}
+
+/* One live preview per app and ref: a newer one replaces the older in the same transaction; states only move
+ * forward; the TTL sweep finds what is due. */
+static void test_previews(void **state)
+{
+    fx *f = *state;
+    char id[MRUN_STORE_ID_LEN + 1];
+    create(f, id);
+    const char *a = "0123456789abcdef0123456789abcdef", *b = "fedcba9876543210fedcba9876543210",
+               *c = "00000000000000000000000000000001";
+    mrun_store_preview_info p = {.id = a, .pipeline_id = id, .stage = "deploy", .app = "demo", .ref = "refs/pull/1",
+                                 .runner_id = "r1", .created_ms = 1000, .expires_ms = 5000};
+    pv_seen replaced = {0};
+    OK(mrun_store_preview_create(f->st, &p, on_pv, &replaced, err));
+    assert_int_equal(replaced.n, 0);
+    OK(mrun_store_preview_live(f->st, a, "127.0.0.1:4000", 6000, err));
+    FAILS(mrun_store_preview_live(f->st, a, "127.0.0.1:4000", 6000, err), ESTALE, "is not starting");
+    /* another pull request's preview does not replace it; the same one's does */
+    p.id = c, p.ref = "refs/pull/2";
+    OK(mrun_store_preview_create(f->st, &p, on_pv, &replaced, err));
+    assert_int_equal(replaced.n, 0);
+    p.id = b, p.ref = "refs/pull/1", p.created_ms = 2000;
+    OK(mrun_store_preview_create(f->st, &p, on_pv, &replaced, err));
+    assert_int_equal(replaced.n, 1);
+    assert_string_equal(replaced.ids[0], a);
+    assert_string_equal(replaced.addr, "127.0.0.1:4000"); /* so that its runner and route can be found */
+    pv_seen got = {0};
+    OK(mrun_store_preview_get(f->st, a, on_pv, &got, err));
+    assert_int_equal(got.state[0], MRUN_STORE_PREVIEW_STOPPED);
+    FAILS(mrun_store_preview_end(f->st, a, MRUN_STORE_PREVIEW_EXPIRED, 3000, err), ESTALE, "already ended");
+    FAILS(mrun_store_preview_get(f->st, "nope", on_pv, &got, err), ENOENT, "no preview");
+    FAILS(mrun_store_preview_extend(f->st, a, 9000, err), ESTALE, "is not live");
+    /* due: b (expires 5000) and c (5000) at 5000, not before */
+    pv_seen due = {0};
+    OK(mrun_store_preview_due(f->st, 4999, on_pv, &due, err));
+    assert_int_equal(due.n, 0);
+    OK(mrun_store_preview_extend(f->st, c, 8000, err));
+    OK(mrun_store_preview_due(f->st, 5000, on_pv, &due, err));
+    assert_int_equal(due.n, 1);
+    assert_string_equal(due.ids[0], b);
+    OK(mrun_store_preview_end(f->st, b, MRUN_STORE_PREVIEW_EXPIRED, 5000, err));
+    FAILS(mrun_store_preview_end(f->st, c, MRUN_STORE_PREVIEW_LIVE, 5000, err), EINVAL, "not an end state");
+    OK(mrun_store_preview_stats(f->st, c, 1500, 1 << 20, err));
+    OK(mrun_store_preview_stats(f->st, c, 1000, 1 << 10, err)); /* figures never go down */
+    assert_int_equal(q1(f, "SELECT sandbox_ms FROM previews WHERE id='00000000000000000000000000000001'"), 1500);
+    pv_seen live = {0}, all = {0};
+    OK(mrun_store_preview_list(f->st, true, 10, on_pv, &live, err));
+    OK(mrun_store_preview_list(f->st, false, 10, on_pv, &all, err));
+    assert_int_equal(live.n, 1);
+    assert_string_equal(live.ids[0], c);
+    assert_int_equal(all.n, 3);
+    p.id = "short";
+    FAILS(mrun_store_preview_create(f->st, &p, NULL, NULL, err), EINVAL, "is not an id");
 }
 
 typedef struct log_seen {
@@ -1012,6 +1084,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coverage_baseline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_previews, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
