@@ -65,11 +65,14 @@ static const struct field f_register_ok[] = {
 static const struct field f_heartbeat[] = {
     FLD(T, "runner_id", F_STR, C_ID, 1, runner_id, MRUN_PROTO_MAX_NAME),
     FLD(T, "lease_ids", F_STRV, C_ID, 1, lease_ids, MRUN_PROTO_MAX_NAME),
+    FLD(T, "previews", F_KVV, C_WITH, 0, previews, 0),
 };
 #undef T
 #define T mrun_msg_heartbeat_ok
 static const struct field f_heartbeat_ok[] = {
     FLD(T, "cancel_lease_ids", F_STRV, C_ID, 0, cancel_lease_ids, MRUN_PROTO_MAX_NAME),
+    FLD(T, "stop_preview_ids", F_STRV, C_ID, 0, stop_preview_ids, MRUN_PROTO_MAX_NAME),
+    FLD(T, "preview_expiry", F_KVV, C_WITH, 0, preview_expiry, 0),
 };
 #undef T
 #define T mrun_msg_lease_req
@@ -117,6 +120,7 @@ static const struct field f_lease[] = {
     FLD(T, "artifacts", F_STRV, C_PATH, 0, artifacts, MRUN_PROTO_MAX_PATH),
     {"inputs", F_OBJV, C_ANY, 0, offsetof(T, inputs), 0, &o_input, NULL},
     FLD(T, "coverage_baseline", F_STR, C_PRINT, 0, coverage_baseline, 32),
+    FLD(T, "preview_id", F_STR, C_ID, 0, preview_id, MRUN_PROTO_MAX_NAME),
 };
 #undef T
 #define T mrun_msg_log
@@ -164,6 +168,8 @@ static const struct field f_result[] = {
     FLD(T, "finished_ms", F_I64, C_ANY, 1, finished_ms, 0),
     FLD(T, "error_text", F_STR, C_ANY, 0, error_text, 0),
     FLD(T, "coverage", F_STR, C_PRINT, 0, coverage, 32),
+    FLD(T, "preview_addr", F_STR, C_PRINT, 0, preview_addr, 300),
+    FLD(T, "preview_expires_ms", F_I64, C_ANY, 0, preview_expires_ms, 0),
 };
 #undef T
 #define T mrun_msg_error

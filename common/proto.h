@@ -139,10 +139,13 @@ typedef struct mrun_msg_register_ok {
 typedef struct mrun_msg_heartbeat {
     char *runner_id;
     mrun_strv lease_ids; /* leases the runner is still working on */
+    mrun_kvv previews;   /* optional: live previews on this runner, id -> "sandbox_ms peak_mem_bytes" */
 } mrun_msg_heartbeat;
 
 typedef struct mrun_msg_heartbeat_ok {
     mrun_strv cancel_lease_ids;
+    mrun_strv stop_preview_ids; /* optional: previews to stop now (removed, replaced, expired) */
+    mrun_kvv preview_expiry;    /* optional: preview id -> new expiry, unix ms in decimal (extended) */
 } mrun_msg_heartbeat_ok;
 
 typedef struct mrun_msg_lease_req {
@@ -163,6 +166,7 @@ typedef struct mrun_msg_lease {
     mrun_strv artifacts; /* relative paths to upload */
     mrun_inputv inputs;
     char *coverage_baseline; /* optional: the app's stored line coverage, percent as a decimal ("81.25") */
+    char *preview_id;        /* optional: the id a `uses: preview` step of this stage must use (32 hex) */
 } mrun_msg_lease;
 
 typedef struct mrun_msg_log {
@@ -205,6 +209,8 @@ typedef struct mrun_msg_result {
     int64_t finished_ms;
     char *error_text; /* optional (NULL) */
     char *coverage;   /* optional: line coverage a coverage-gate step measured, percent as a decimal */
+    char *preview_addr;  /* optional: host:port of the relay of the preview this stage started (it is live) */
+    int64_t preview_expires_ms; /* with preview_addr: when the runner will stop it by itself */
 } mrun_msg_result;
 
 typedef struct mrun_msg_error {
