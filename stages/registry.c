@@ -69,7 +69,20 @@ static const mrun_stage_option license_opts[] = {
     {NULL, NULL, 0},
 };
 
+static const mrun_stage_option preview_opts[] = {
+    {"command", "how to start the app, run with /bin/sh -c in the workspace (e.g. python3 app.py)", 1},
+    {"port", "the port the app listens on inside its sandbox", 1},
+    {"health", "path that must answer 2xx before the preview is up (default /healthz)", 0},
+    {"ttl", "the preview stops by itself after this (default 2h; the coordinator may cap it per tier)", 0},
+    {"ready-timeout", "how long to wait for the health path (default 30s)", 0},
+    {"memory", "the preview sandbox's memory limit (default 256M)", 0},
+    {"visibility", "public (default) or private: the proxy then asks for a token or a signed link", 0},
+    {NULL, NULL, 0},
+};
+
 static const mrun_stage_def defs[] = {
+    {"preview", "keep the built workspace running as a sandboxed app behind the coordinator's proxy, until its TTL",
+     preview_opts, mrun_stage_preview},
     {"license-check", "every dependency's license (lockfiles, installed metadata, LICENSE texts) against the policy",
      license_opts, mrun_stage_license_check},
     {"llm-lint", "find what LLM-written code gets wrong (TLS off, eval, shell=True, SQL by formatting, debug on...)",
@@ -86,8 +99,8 @@ static const mrun_stage_def defs[] = {
      mrun_stage_sbom},
 };
 
-static const char *const names[] = {"coverage-gate", "license-check", "llm-lint", "require-files",
-                                    "sbom",          "secret-scan",   "test-presence", NULL};
+static const char *const names[] = {"coverage-gate", "license-check", "llm-lint",      "preview",
+                                    "require-files", "sbom",          "secret-scan",   "test-presence", NULL};
 
 const mrun_stage_def *mrun_stages_find(const char *name)
 {

@@ -4,6 +4,7 @@
 #ifndef MRUN_STAGES_H
 #define MRUN_STAGES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,21 @@ typedef struct mrun_stage_opt {
 /* Where a built-in writes its report (the stage's log): stream 1 for findings, 2 for errors. */
 typedef void (*mrun_stage_log_fn)(void *ctx, int stream, const char *data, size_t len);
 
+/* What `uses: preview` asks the runner for (stage_preview.c checks and fills it from `with:`). */
+typedef struct mrun_stage_preview_req {
+    const char *command;    /* run with /bin/sh -c in the workspace, in a sandbox without network */
+    int port;               /* where the app listens inside its sandbox */
+    const char *health;     /* path that must answer 2xx before the preview counts as up */
+    int64_t ttl_ms;         /* the preview stops by itself after this */
+    int64_t ready_ms;       /* how long to wait for health */
+    int64_t memory_bytes;   /* the sandbox's memory limit */
+    bool private_;          /* visibility: private (the proxy asks for a token or a signed link) */
+} mrun_stage_preview_req;
+
+/* Starts a preview of the workspace and keeps it after the step returns; 0 when it is up and healthy, -1 with err
+ * (which then carries the app's last log lines). Provided by the runner. */
+typedef int (*mrun_stage_preview_fn)(void *ctx, const mrun_stage_preview_req *req, mrun_err *err);
+
 typedef struct mrun_stage_ctx {
     int workspace_fd;              /* the stage's workspace, O_DIRECTORY */
     const mrun_stage_opt *with;    /* the step's `with:`, already checked against the option table */
@@ -28,6 +44,9 @@ typedef struct mrun_stage_ctx {
      * new baseline when a default-branch pipeline passes. */
     double coverage_baseline;
     double *ret_coverage;
+    /* preview: how the runner starts one (NULL: no previews here, e.g. `mrun scan`) */
+    mrun_stage_preview_fn preview;
+    void *preview_ctx;
 } mrun_stage_ctx;
 
 /* Runs the built-in: returns 0 when it passed, 1 when it failed (findings), -1 with err when it could not run. */

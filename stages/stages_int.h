@@ -8,6 +8,7 @@ int mrun_stage_require_files(const mrun_stage_ctx *ctx, mrun_err *err);
 int mrun_stage_secret_scan(const mrun_stage_ctx *ctx, mrun_err *err);
 int mrun_stage_llm_lint(const mrun_stage_ctx *ctx, mrun_err *err);
 int mrun_stage_test_presence(const mrun_stage_ctx *ctx, mrun_err *err);
+int mrun_stage_preview(const mrun_stage_ctx *ctx, mrun_err *err);
 int mrun_stage_license_check(const mrun_stage_ctx *ctx, mrun_err *err);
 int mrun_stage_coverage_gate(const mrun_stage_ctx *ctx, mrun_err *err);
 int mrun_stage_sbom(const mrun_stage_ctx *ctx, mrun_err *err);
