@@ -18,6 +18,7 @@ int mrun_cli_daemon_start(const char *cmd, const char *level, void (*on_stop)(in
 int mrun_cmd_sandbox(int argc, char **argv);
 int mrun_cmd_unpack(int argc, char **argv);
 int mrun_cmd_pack(int argc, char **argv);
+int mrun_cmd_preview(int argc, char **argv);
 int mrun_cmd_run(int argc, char **argv);
 int mrun_cmd_coordinator(int argc, char **argv);
 int mrun_cmd_runner(int argc, char **argv);

@@ -43,6 +43,10 @@ static const char usage_text[] =
     "  --keep-artifacts N    keep the artifacts of the newest N pipelines per app and branch (default 10)\n"
     "  --pr-artifact-ttl DUR pull-request pipelines' artifacts expire after this (default 7d)\n"
     "  --gc-interval DUR     how often the retention sweep runs (default 1h; 'off' for never)\n"
+    "  --preview-listen ADDR the preview proxy's address, e.g. 0.0.0.0:7080 (default: no previews)\n"
+    "  --preview-url URL     how users reach that proxy, for printed URLs (default http://LISTEN)\n"
+    "  --preview-domain D    also route ID.D to preview ID (host-based; needs a wildcard DNS record)\n"
+    "  --preview-ttl-max DUR no preview lives longer, whatever its pipeline asks (default 7d)\n"
     "  --default-branch NAME passing pipelines of this branch set the coverage baselines (default main)\n"
     "  --insecure-open       accept runners and API calls without tokens (for a trusted, local network only)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
@@ -76,6 +80,8 @@ int mrun_cmd_coordinator(int argc, char **argv)
         {"builder-id", required_argument, NULL, 'I'},
         {"keep-artifacts", required_argument, NULL, 'k'}, {"pr-artifact-ttl", required_argument, NULL, 'p'},
         {"gc-interval", required_argument, NULL, 'g'},
+        {"preview-listen", required_argument, NULL, 'v'}, {"preview-url", required_argument, NULL, 'u'},
+        {"preview-domain", required_argument, NULL, 'm'}, {"preview-ttl-max", required_argument, NULL, 'x'},
         {"config", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
     const char *data = getenv("MRUN_DATA"), *listen = getenv("MRUN_LISTEN"), *http = getenv("MRUN_HTTP");
     const char *level = getenv("MRUN_LOG_LEVEL");
@@ -83,6 +89,8 @@ int mrun_cmd_coordinator(int argc, char **argv)
     const char *tls_cert = NULL, *tls_key = NULL, *http_cert = NULL, *http_key = NULL, *default_branch = NULL;
     const char *signing_key = NULL, *passphrase_file = NULL, *builder_id = NULL;
     mrun_store_retention retention = {0};
+    const char *preview_listen = NULL, *preview_url = NULL, *preview_domain = NULL;
+    int64_t preview_ttl_max = 0;
     int64_t gc_interval = 0, keep = 0;
     mrun_err perr = MRUN_ERR_INIT;
     int open = 0, c;
@@ -154,6 +162,21 @@ int mrun_cmd_coordinator(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'v':
+            preview_listen = optarg;
+            break;
+        case 'u':
+            preview_url = optarg;
+            break;
+        case 'm':
+            preview_domain = optarg;
+            break;
+        case 'x':
+            if (mrun_parse_duration(optarg, &preview_ttl_max, &perr) < 0 || preview_ttl_max <= 0) {
+                fprintf(stderr, "mrun coordinator: --preview-ttl-max: %s\n", perr.msg[0] ? perr.msg : "must be > 0");
+                return 2;
+            }
+            break;
         case 'g':
             if (strcmp(optarg, "off") == 0) {
                 gc_interval = -1;
@@ -188,7 +211,11 @@ int mrun_cmd_coordinator(int argc, char **argv)
                              .signing_key = signing_key,
                              .builder_id = builder_id,
                              .retention = retention,
-                             .gc_interval_ms = gc_interval};
+                             .gc_interval_ms = gc_interval,
+                             .preview_listen = preview_listen,
+                             .preview_url = preview_url,
+                             .preview_domain = preview_domain,
+                             .preview_ttl_max_ms = preview_ttl_max};
     mrun_err err = MRUN_ERR_INIT;
     char passphrase[1024] = "";
     if (passphrase_file && read_passphrase(passphrase_file, passphrase, sizeof(passphrase), &err) < 0) {

@@ -45,6 +45,9 @@ static const char usage_text[] =
     "  --event EVENT     push (default), pull_request or manual: what `if:` sees as event\n"
     "  --ref REF         e.g. refs/heads/main (default); branch is derived from it\n"
     "  --slots N         stages at once (default 2)\n"
+    "  --preview-listen ADDR  where previews are served (default 127.0.0.1:0, a free port)\n"
+    "  --detach-previews don't wait for previews: they stop when this command exits\n"
+    "  --keep-previews   serve previews until Ctrl-C or their TTL even when stdout is not a terminal\n"
     "  -v, --verbose     also show the coordinator's and runner's log lines\n"
     "  -h, --help        show this help\n";
 
@@ -211,6 +214,45 @@ static int get_state(const mrun_store_pipeline_info *pi, void *ud)
     f->state = pi->state;
     f->done = pi->state != MRUN_STORE_PIPELINE_QUEUED && pi->state != MRUN_STORE_PIPELINE_RUNNING;
     return 0;
+}
+
+/* Previews of this run: each is announced once when it goes live, and `live` counts those still live. */
+typedef struct previews {
+    mrun_store *db;
+    mrun_coord *coord;
+    const char *pipeline_id;
+    char seen[16][40];
+    size_t n_seen;
+    int live;
+} previews;
+
+static int on_preview(const mrun_store_preview_info *p, void *ud)
+{
+    previews *v = ud;
+    if (strcmp(p->pipeline_id, v->pipeline_id) != 0 || p->state != MRUN_STORE_PREVIEW_LIVE)
+        return 0;
+    v->live++;
+    for (size_t i = 0; i < v->n_seen; i++)
+        if (strcmp(v->seen[i], p->id) == 0)
+            return 0;
+    if (v->n_seen < 16)
+        snprintf(v->seen[v->n_seen++], sizeof(v->seen[0]), "%s", p->id);
+    char url[512], when[32] = "?";
+    time_t t = (time_t)(p->expires_ms / 1000);
+    struct tm tm;
+    if (localtime_r(&t, &tm))
+        strftime(when, sizeof(when), "%H:%M:%S", &tm);
+    if (mrun_coord_preview_url(v->coord, p->id, url, sizeof(url)) == 0)
+        printf("preview of stage %s: %s (until %s)\n", p->stage, url, when);
+    fflush(stdout);
+    return 0;
+}
+
+static void announce(previews *v)
+{
+    mrun_err err = MRUN_ERR_INIT;
+    v->live = 0;
+    mrun_store_preview_list(v->db, true, 100, on_preview, v, &err);
 }
 
 /* Packs dir into memory (deterministic tar.gz honouring .gitignore/.mrunignore). */
@@ -409,9 +451,14 @@ int mrun_cmd_run(int argc, char **argv)
     static const struct option opts[] = {{"data", required_argument, NULL, 'd'}, {"event", required_argument, NULL, 'e'},
                                          {"ref", required_argument, NULL, 'r'},  {"slots", required_argument, NULL, 's'},
                                          {"verbose", no_argument, NULL, 'v'},    {"help", no_argument, NULL, 'h'},
+                                         {"preview-listen", required_argument, NULL, 'P'},
+                                         {"detach-previews", no_argument, NULL, 'D'},
+                                         {"keep-previews", no_argument, NULL, 'K'},
                                          {NULL, 0, NULL, 0}};
     const char *data = NULL, *event = "push", *ref = "refs/heads/main";
     int slots = 2, verbose = 0, c;
+    const char *preview_listen = "127.0.0.1:0";
+    int wait_previews = isatty(STDOUT_FILENO); /* a script goes on; a person sees the preview until Ctrl-C */
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -437,6 +484,15 @@ int mrun_cmd_run(int argc, char **argv)
         }
         case 'v':
             verbose = 1;
+            break;
+        case 'P':
+            preview_listen = optarg;
+            break;
+        case 'D':
+            wait_previews = 0;
+            break;
+        case 'K':
+            wait_previews = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -497,7 +553,7 @@ int mrun_cmd_run(int argc, char **argv)
         return 2;
     }
     mrun_coord_config cc = {.data_dir = data_dir, .listen = url, .open_registration = 1, .signing_key = key_path,
-                            .builder_id = "mrun://localhost/mrun-run"};
+                            .builder_id = "mrun://localhost/mrun-run", .preview_listen = preview_listen};
     if (mrun_coord_start(&cc, &coord, &err) < 0) {
         fprintf(stderr, "mrun run: %s\n", err.msg);
         return 2;
@@ -530,13 +586,31 @@ int mrun_cmd_run(int argc, char **argv)
         p->db = db;
         p->pipeline_id = id;
         p->tty = isatty(STDOUT_FILENO);
+        previews pv = {.db = db, .coord = coord, .pipeline_id = id};
         while (!interrupted) {
             show(p);
+            announce(&pv);
             if (mrun_store_pipeline_get(db, id, get_state, &fin, &err) < 0 || fin.done)
                 break;
             usleep(50 * 1000);
         }
         show(p);
+        announce(&pv);
+        if (pv.live && !interrupted && wait_previews) {
+            printf("serving %d preview(s) until Ctrl-C or their TTL\n", pv.live);
+            fflush(stdout);
+            while (!interrupted && pv.live > 0) {
+                usleep(200 * 1000);
+                announce(&pv);
+            }
+            if (!interrupted)
+                printf("previews ended (TTL)\n");
+            interrupted = 0; /* Ctrl-C ended the previews, not the pipeline */
+        } else if (pv.live) {
+            printf("%d preview(s) stop now that mrun run exits; to keep them, run it in a terminal or with "
+                   "--keep-previews (Ctrl-C stops them)\n",
+                   pv.live);
+        }
     } else {
         fprintf(stderr, "mrun run: %s\n", err.msg);
     }

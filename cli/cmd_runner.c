@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  --coordinator URL    nng address of the coordinator (default tcp://127.0.0.1:7700; tls+tcp://... with TLS)\n"
     "  --tls-ca FILE        CA (PEM) the coordinator's certificate must chain to, for tls+tcp://\n"
     "  --tls-server-name N  the name in the coordinator's certificate (default: the URL's host)\n"
+    "  --preview-bind ADDR  where previews' relays listen: an address the coordinator's proxy reaches and nobody\n"
+    "                       else should (default 127.0.0.1: a coordinator on this host)\n"
     "  --token TOKEN        runner token from `mrun tokens create --role runner` (or MRUN_TOKEN)\n"
     "  --name NAME          shown in `mrun runners` (default: the host name)\n"
     "  --labels A,B         labels stages can ask for with runs-on (default linux)\n"
@@ -45,7 +47,9 @@ int mrun_cmd_runner(int argc, char **argv)
         {"slots", required_argument, NULL, 's'},       {"work", required_argument, NULL, 'w'},
         {"drain", required_argument, NULL, 'D'},       {"log-level", required_argument, NULL, 'L'},
         {"tls-ca", required_argument, NULL, 'A'},      {"tls-server-name", required_argument, NULL, 'S'},
+        {"preview-bind", required_argument, NULL, 'B'},
         {"config", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
+    const char *preview_bind = NULL;
     const char *coord = getenv("MRUN_COORDINATOR"), *token = getenv("MRUN_TOKEN"), *name = NULL;
     const char *work = "/var/lib/mrun-runner", *level = getenv("MRUN_LOG_LEVEL");
     char labels_buf[1024] = "linux";
@@ -102,6 +106,9 @@ int mrun_cmd_runner(int argc, char **argv)
         case 'S':
             tls_name = optarg;
             break;
+        case 'B':
+            preview_bind = optarg;
+            break;
         case 'C':
             break; /* read above */
         case 'h':
@@ -133,7 +140,8 @@ int mrun_cmd_runner(int argc, char **argv)
         return 2;
     mrun_runner_config cfg = {.coordinator = coord ? coord : "tcp://127.0.0.1:7700", .token = token, .name = name,
                               .labels = labels, .slots = (int)slots, .work_dir = work, .tls_ca = tls_ca,
-                              .tls_server_name = tls_name};
+                              .tls_server_name = tls_name,
+                              .preview_bind = preview_bind};
     mrun_err err = MRUN_ERR_INIT;
     mrun_runner *r = NULL;
     if (mrun_runner_start(&cfg, &r, &err) < 0) {

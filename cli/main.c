@@ -19,6 +19,7 @@ static const struct {
     {"keys", mrun_cmd_keys, "generate the signing key pair, or print a public key's id"},
     {"logs", mrun_cmd_logs, "show a pipeline's stage logs (--follow)"},
     {"pack", mrun_cmd_pack, "pack a directory into a reproducible tar.gz"},
+    {"preview", mrun_cmd_preview, "list, extend or remove previews"},
     {"retry", mrun_cmd_retry, "run a finished pipeline's failed stages again"},
     {"run", mrun_cmd_run, "run DIR's pipeline here, with no server"},
     {"runner", mrun_cmd_runner, "run a runner daemon"},

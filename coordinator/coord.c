@@ -293,6 +293,10 @@ int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_
         mrun_coord_stop(c);
         return mrun_err_prefix(err, "recover");
     }
+    if (coord_preview_start(c, err) < 0) {
+        mrun_coord_stop(c);
+        return -1;
+    }
     if (requeued)
         mrun_log(MRUN_LOG_INFO, "coordinator", "requeued %zu stage(s) left running by a previous run", requeued);
     int rv = nng_rep0_open(&c->sock);
@@ -334,6 +338,11 @@ int mrun_coord_start(const mrun_coord_config *cfg, mrun_coord **ret_coord, mrun_
     return 0;
 }
 
+int mrun_coord_preview_url(const mrun_coord *c, const char *id, char *out, size_t n)
+{
+    return coord_preview_url(c, id, out, n);
+}
+
 void mrun_coord_stop(mrun_coord *c)
 {
     if (!c)
@@ -357,6 +366,7 @@ void mrun_coord_stop(mrun_coord *c)
             nng_msg_free(c->works[i].req);
     }
     coord_state_fini(c);
+    coord_preview_stop(c);
     mrun_attest_key_free(c->key);
     mrun_store_close(c->st);
     mrun_store_close(c->submit_st);

@@ -32,6 +32,10 @@ typedef struct mrun_coord_config {
     const char *builder_id;     /* the builder.id in provenance (default "mrun://HOSTNAME/coordinator") */
     mrun_store_retention retention; /* which artifacts are kept (zeros: the defaults of store.h) */
     int64_t gc_interval_ms;         /* how often the retention sweep runs (0: hourly, < 0: never) */
+    const char *preview_listen;     /* the preview proxy's address ("0.0.0.0:7080"); NULL: no previews */
+    const char *preview_domain;     /* host-based routing: ID.DOMAIN (optional) */
+    const char *preview_url;        /* how users reach the proxy, for printed URLs (default http://LISTEN) */
+    int64_t preview_ttl_max_ms;     /* previews live at most this long whatever the step asks (0: 7 days) */
 } mrun_coord_config;
 
 typedef struct mrun_coord_submit {
@@ -43,6 +47,9 @@ typedef struct mrun_coord_submit {
     const char *source_digest;    /* instead of archive: a blob already in the store */
     const char *event, *ref, *branch, *submitter, *agent;
 } mrun_coord_submit;
+
+/* The URL of preview id through the coordinator's proxy; -1 when previews are off. Any thread. */
+int mrun_coord_preview_url(const mrun_coord *c, const char *id, char *out, size_t n);
 
 /* Opens the store, recovers what a previous run left (expired leases go back to the queue) and starts listening.
  * Blocks only for that. */

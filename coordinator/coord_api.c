@@ -12,8 +12,10 @@
 
 #include "../common/auto.h"
 #include "../common/log.h"
+#include "../common/parse.h"
 #include "coord_int.h"
 #include "http.h"
+#include "proxy.h"
 
 #define MAX_SOURCE (256u << 20)
 
@@ -501,6 +503,116 @@ static int list_runners(void *ctx, const mrun_http_req *req, mrun_http_resp *res
     return mrun_http_json(resp, 200, json_pack("{s:o}", "runners", arr));
 }
 
+/* ---- previews: GET /api/v1/previews, POST /api/v1/previews/{id}/extend, DELETE /api/v1/previews/{id} ---- */
+
+typedef struct pv_list {
+    coord_api *a;
+    json_t *arr;
+} pv_list;
+
+static int add_preview(const mrun_store_preview_info *p, void *ud)
+{
+    pv_list *l = ud;
+    char url[512] = "";
+    bool live = p->state <= MRUN_STORE_PREVIEW_LIVE;
+    if (live)
+        coord_preview_url(l->a->c, p->id, url, sizeof(url));
+    json_t *o = json_pack("{s:s,s:s?,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:f,s:I}", "id", p->id, "url",
+                          url[0] ? url : NULL, "pipeline_id", p->pipeline_id, "stage", p->stage, "app", p->app, "ref",
+                          p->ref, "runner_id", p->runner_id, "state", mrun_store_preview_state_name(p->state),
+                          "private", p->private_, "created_ms", (json_int_t)p->created_ms, "expires_ms",
+                          (json_int_t)p->expires_ms, "stopped_ms", (json_int_t)p->stopped_ms, "sandbox_seconds",
+                          (double)p->sandbox_ms / 1000.0, "peak_memory_bytes", (json_int_t)p->peak_mem);
+    return o ? json_array_append_new(l->arr, o) : -1;
+}
+
+static int list_previews(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    char all[8] = "";
+    mrun_http_query(req, "all", all, sizeof(all));
+    pv_list l = {a, json_array()};
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_preview_list(a->st, strcmp(all, "1") != 0, 1000, add_preview, &l, err);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0) {
+        json_decref(l.arr);
+        return -1;
+    }
+    return mrun_http_json(resp, 200, json_pack("{s:o}", "previews", l.arr));
+}
+
+typedef struct pv_row {
+    char addr[300];
+    bool private_, found;
+    mrun_store_preview_state state;
+} pv_row;
+
+static int on_pv_row(const mrun_store_preview_info *p, void *ud)
+{
+    pv_row *r = ud;
+    snprintf(r->addr, sizeof(r->addr), "%s", p->addr);
+    r->private_ = p->private_;
+    r->state = p->state;
+    r->found = true;
+    return 0;
+}
+
+static int preview_error(mrun_http_resp *resp, const mrun_err *e, mrun_err *err)
+{
+    if (e->sys_errno == ENOENT)
+        return mrun_http_error(resp, 404, "not_found", "%s", e->msg);
+    if (e->sys_errno == ESTALE)
+        return mrun_http_error(resp, 409, "conflict", "%s", e->msg);
+    *err = *e;
+    return -1;
+}
+
+static int extend_preview(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    mrun_cleanup(json_decrefp) json_t *body = NULL;
+    mrun_err perr = MRUN_ERR_INIT;
+    if (mrun_http_parse_json(req->body, req->body_len, 8, &body, &perr) < 0)
+        return mrun_http_error(resp, 400, "bad_json", "%s", perr.msg);
+    const char *ttl = json_string_value(json_object_get(body, "ttl"));
+    int64_t ms = 0;
+    if (!ttl || mrun_parse_duration(ttl, &ms, &perr) < 0 || ms <= 0)
+        return mrun_http_error(resp, 400, "bad_request", "the body must be {\"ttl\": DURATION} such as \"1h\"");
+    int64_t cap = a->c->cfg.preview_ttl_max_ms > 0 ? a->c->cfg.preview_ttl_max_ms : 7ll * 24 * 3600 * 1000;
+    if (ms > cap)
+        ms = cap;
+    int64_t expires = coord_wall_ms() + ms;
+    pv_row row = {.found = false};
+    mrun_err e = MRUN_ERR_INIT;
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_preview_extend(a->st, req->params[0], expires, &e);
+    if (r == 0)
+        r = mrun_store_preview_get(a->st, req->params[0], on_pv_row, &row, &e);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0)
+        return preview_error(resp, &e, err);
+    if (a->c->proxy && row.state == MRUN_STORE_PREVIEW_LIVE)
+        coord_preview_reroute(a->c, req->params[0], row.addr, expires, row.private_);
+    mrun_log(MRUN_LOG_INFO, "coordinator", "preview %.64s extended by %lld s", req->params[0], (long long)(ms / 1000));
+    return mrun_http_json(resp, 200, json_pack("{s:s,s:I}", "id", req->params[0], "expires_ms", (json_int_t)expires));
+}
+
+static int delete_preview(void *ctx, const mrun_http_req *req, mrun_http_resp *resp, mrun_err *err)
+{
+    coord_api *a = ctx;
+    mrun_err e = MRUN_ERR_INIT;
+    pthread_mutex_lock(&a->mu);
+    int r = mrun_store_preview_end(a->st, req->params[0], MRUN_STORE_PREVIEW_STOPPED, coord_wall_ms(), &e);
+    pthread_mutex_unlock(&a->mu);
+    if (r < 0)
+        return preview_error(resp, &e, err);
+    if (a->c->proxy)
+        mrun_proxy_route_remove(a->c->proxy, req->params[0]);
+    mrun_log(MRUN_LOG_INFO, "coordinator", "preview %.64s removed", req->params[0]);
+    return mrun_http_json(resp, 200, json_pack("{s:s}", "stopped", req->params[0])); /* its runner stops it at its next heartbeat */
+}
+
 /* ---- GET /metrics ---- */
 
 static int count_stage(const mrun_store_stage_info *s, void *ud)
@@ -618,6 +730,9 @@ int coord_api_start(mrun_coord *c, const char *listen, mrun_err *err)
         {"GET", "/api/v1/pipelines/{id}/artifacts", "viewer", 0, list_artifacts},
         {"GET", "/api/v1/blobs/{digest}", "viewer", 0, get_blob},
         {"GET", "/api/v1/runners", "viewer", 0, list_runners},
+        {"GET", "/api/v1/previews", "viewer", 0, list_previews},
+        {"POST", "/api/v1/previews/{id}/extend", "submitter", MRUN_HTTP_JSON, extend_preview},
+        {"DELETE", "/api/v1/previews/{id}", "submitter", 0, delete_preview},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (mrun_http_route(a->http, routes[i].method, routes[i].pattern, routes[i].role, routes[i].flags,

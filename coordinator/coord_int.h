@@ -99,6 +99,8 @@ struct mrun_coord {
     struct coord_api *api; /* the HTTP API, if any (coord_api.c) */
     struct mrun_key *key;  /* signs provenance (coord_attest.c); NULL: nothing is signed */
     char builder_id[320];  /* cfg.builder_id points here when it was not given */
+    struct mrun_proxy *proxy; /* the preview proxy (coord_preview.c), NULL without cfg.preview_listen */
+    char preview_base[300];   /* "http://host:port" of the proxy, for preview URLs */
     pthread_mutex_t hist_mu; /* guards the histograms */
     coord_hist dispatch;     /* stage ready -> leased, first attempts */
     coord_hist duration;     /* a stage attempt's run time as the runner reports it */
@@ -125,6 +127,27 @@ void coord_kick_pipeline(struct mrun_coord *c, const char *pipeline_id);
 /* The parsed pipeline with its compiled `if:`s, from the cache or parsed again from the stored file; NULL (logged)
  * when it cannot be loaded. */
 pl_cached *coord_pipeline_load(struct mrun_coord *c, const char *id);
+/* coord_preview.c: previews (worker thread, except where said) */
+#define COORD_PV_MAX 32
+typedef struct coord_pv_reply { /* what a heartbeat answer says about the runner's previews */
+    char *stop[COORD_PV_MAX];
+    char stop_buf[COORD_PV_MAX][72];
+    size_t n_stop;
+    mrun_kv exp[COORD_PV_MAX];
+    char keys[COORD_PV_MAX][72], vals[COORD_PV_MAX][24];
+    size_t n_exp;
+} coord_pv_reply;
+int coord_preview_start(struct mrun_coord *c, mrun_err *err); /* the proxy, and routes of live previews */
+void coord_preview_stop(struct mrun_coord *c);
+/* The URL of a preview (any thread); -1 without a proxy. */
+int coord_preview_url(const struct mrun_coord *c, const char *id, char *out, size_t n);
+void coord_preview_lease(struct mrun_coord *c, const pl_cached *pc, const mrun_pipeline_stage *st, const char *stage,
+                         const char *runner_id, char ret_id[MRUN_STORE_ID_LEN + 1]);
+void coord_preview_result(struct mrun_coord *c, const char *pipeline_id, const char *stage, const mrun_msg_result *r);
+void coord_preview_heartbeat(struct mrun_coord *c, const mrun_msg_heartbeat *h, coord_pv_reply *out);
+void coord_preview_tick(struct mrun_coord *c, int64_t now_ms);
+/* Routes id to addr until expires_ms (any thread: the proxy's table has its own lock). */
+void coord_preview_reroute(struct mrun_coord *c, const char *id, const char *addr, int64_t expires_ms, bool private_);
 /* coord_attest.c: signs provenance for the stage of r's lease when it has artifacts and a key is configured. */
 int coord_attest_stage(struct mrun_coord *c, const mrun_msg_result *r, mrun_err *err);
 void coord_dispatch(struct mrun_coord *c, work *w, const mrun_msg *req);

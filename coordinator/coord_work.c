@@ -318,6 +318,7 @@ typedef struct lease_build {
     char *secret_values[64];
     size_t n_secret_values;
     char coverage_baseline[32];
+    char preview_id[MRUN_STORE_ID_LEN + 1];
 } lease_build;
 
 static int collect_input(const mrun_store_artifact_info *a, void *ud)
@@ -338,7 +339,7 @@ static int collect_input(const mrun_store_artifact_info *a, void *ud)
 }
 
 static void build_lease(mrun_coord *c, pl_cached *pc, const mrun_pipeline_stage *st, const mrun_store_lease *lease,
-                        const char *stage_name, lease_build *b, mrun_msg *m)
+                        const char *stage_name, const char *runner_id, lease_build *b, mrun_msg *m)
 {
     mrun_msg_init(m, MRUN_MSG_LEASE);
     m->lease.lease_id = (char *)lease->id;
@@ -405,6 +406,9 @@ static void build_lease(mrun_coord *c, pl_cached *pc, const mrun_pipeline_stage 
         snprintf(b->coverage_baseline, sizeof(b->coverage_baseline), "%.4f", base);
         m->lease.coverage_baseline = b->coverage_baseline;
     }
+    coord_preview_lease(c, pc, st, stage_name, runner_id, b->preview_id);
+    if (b->preview_id[0])
+        m->lease.preview_id = b->preview_id;
 }
 
 typedef struct need_times {
@@ -470,7 +474,7 @@ static int try_assign(mrun_coord *c, work *w, runner_rec *rr)
         if (!b)
             break;
         mrun_msg m;
-        build_lease(c, pc, st, &lease, l->stage[i], b, &m);
+        build_lease(c, pc, st, &lease, l->stage[i], rr->id, b, &m);
         mrun_log(MRUN_LOG_INFO, LOG, "pipeline %s stage '%s' attempt %d leased to runner '%s'", l->pid[i],
                  l->stage[i], lease.attempt, rr->name);
         if (lease.attempt == 1)
@@ -525,9 +529,13 @@ static void on_heartbeat(mrun_coord *c, work *w, const mrun_msg_heartbeat *h)
             n_cancel < 256)
             cancel[n_cancel++] = h->lease_ids.v[i]; /* revoked (cancel) or taken back: stop working on it */
     }
+    coord_pv_reply pv = {.n_stop = 0};
+    coord_preview_heartbeat(c, h, &pv);
     mrun_msg m;
     mrun_msg_init(&m, MRUN_MSG_HEARTBEAT_OK);
     m.heartbeat_ok.cancel_lease_ids = (mrun_strv){.v = cancel, .n = n_cancel};
+    m.heartbeat_ok.stop_preview_ids = (mrun_strv){.v = pv.stop, .n = pv.n_stop};
+    m.heartbeat_ok.preview_expiry = (mrun_kvv){.v = pv.exp, .n = pv.n_exp};
     coord_reply(w, &m);
 }
 
@@ -671,6 +679,8 @@ static void on_result(mrun_coord *c, work *w, const mrun_msg_result *r)
              mrun_result_status_name(r->status), r->exit_code);
     if (next == MRUN_STORE_STAGE_PASSED && coord_attest_stage(c, r, &err) < 0)
         mrun_log(MRUN_LOG_ERROR, LOG, "pipeline %s: %s", pipeline_id, err.msg);
+    if (pipeline_id[0])
+        coord_preview_result(c, pipeline_id, stage, r);
     coord_hist_observe(c, &c->duration, (double)(r->finished_ms - r->started_ms) / 1000.0);
     if (pipeline_id[0])
         coord_reconcile(c, pipeline_id);
@@ -749,6 +759,7 @@ void coord_tick(mrun_coord *c, int64_t now_ms)
     sweep(c, now_ms);
     if (now_ms >= c->next_recover_ms) {
         c->next_recover_ms = now_ms + 500;
+        coord_preview_tick(c, now_ms);
         mrun_err err = MRUN_ERR_INIT;
         size_t requeued = 0;
         if (mrun_store_recover(c->st, now_ms, &requeued, &err) < 0)

@@ -12,18 +12,18 @@
 
 typedef struct mrun_proxy mrun_proxy;
 
-#define MRUN_PROXY_ID_MIN 16
-#define MRUN_PROXY_ID_MAX 64
+#define MRUN_PROXY_ID_MIN     16
+#define MRUN_PROXY_ID_MAX     64
 #define MRUN_PROXY_SECRET_MAX 64
 
 typedef struct mrun_proxy_config {
-    const char *listen;           /* "127.0.0.1:7080" or "[::1]:7080"; port 0 picks a free port (mrun_proxy_port) */
-    const char *preview_domain;   /* "preview.example.com": enables <id>.<domain>; NULL turns host-based routing off */
-    const uint8_t *secret;        /* HMAC key for signed links; NULL: 32 random bytes (links die with the process) */
-    size_t secret_len;            /* 16..MRUN_PROXY_SECRET_MAX when secret is set */
-    int max_conns;                /* concurrent client connections, 503 past it; 0: 256 */
-    int idle_timeout_ms;          /* no byte either way for this long closes a connection; 0: 60000 */
-    int connect_timeout_ms;       /* backend connect; 502 on refusal, 504 past it; 0: 5000 */
+    const char *listen;         /* "127.0.0.1:7080" or "[::1]:7080"; port 0 picks a free port (mrun_proxy_port) */
+    const char *preview_domain; /* "preview.example.com": enables <id>.<domain>; NULL turns host-based routing off */
+    const uint8_t *secret;      /* HMAC key for signed links; NULL: 32 random bytes (links die with the process) */
+    size_t secret_len;          /* 16..MRUN_PROXY_SECRET_MAX when secret is set */
+    int max_conns;              /* concurrent client connections, 503 past it; 0: 256 */
+    int idle_timeout_ms;        /* no byte either way for this long closes a connection; 0: 60000 */
+    int connect_timeout_ms;     /* backend connect; 502 on refusal, 504 past it; 0: 5000 */
 } mrun_proxy_config;
 
 /* Binds, listens and starts the accept thread. The config is copied. Errors: EINVAL (bad address, secret,

@@ -368,8 +368,8 @@ static size_t scheme_len(const char *v, size_t n)
     return 0;
 }
 
-int proxy_rewrite_location(const char *v, size_t vlen, const char *prefix, const char *const *authorities,
-                           size_t nauth, char *out, size_t cap)
+int proxy_rewrite_location(const char *v, size_t vlen, const char *prefix, const char *const *authorities, size_t nauth,
+                           char *out, size_t cap)
 {
     outbuf o = {out, cap, 0, cap == 0};
     if (cap)

@@ -9,10 +9,10 @@
 
 #include "common/err.h"
 
-#define PROXY_HEAD_MAX (16 * 1024) /* whole head, request or response: 431 / 502 past it */
-#define PROXY_LINE_MAX (8 * 1024)  /* request line: 414 past it */
-#define PROXY_HEADERS_MAX 100      /* header fields: 431 past it */
-#define PROXY_CHUNK_LINE_MAX 4096  /* chunk-size line with extensions, and each trailer line */
+#define PROXY_HEAD_MAX       (16 * 1024) /* whole head, request or response: 431 / 502 past it */
+#define PROXY_LINE_MAX       (8 * 1024)  /* request line: 414 past it */
+#define PROXY_HEADERS_MAX    100         /* header fields: 431 past it */
+#define PROXY_CHUNK_LINE_MAX 4096        /* chunk-size line with extensions, and each trailer line */
 
 /* One header field; name and value point into the parsed buffer (not NUL-terminated). The value has its
  * surrounding whitespace trimmed. */
@@ -31,8 +31,8 @@ typedef struct proxy_head {
     size_t method_len;
     const char *target; /* request: request-target */
     size_t target_len;
-    int status;         /* response: 100..999 */
-    int minor;          /* HTTP/1.<minor>, 0 or 1 */
+    int status; /* response: 100..999 */
+    int minor;  /* HTTP/1.<minor>, 0 or 1 */
     proxy_hdr hdrs[PROXY_HEADERS_MAX];
     size_t nhdrs;
     int64_t content_length; /* -1: absent */
@@ -74,10 +74,91 @@ int proxy_chunked_feed(proxy_chunked *c, const char *buf, size_t len, size_t *re
 /* Rewrites a Location value for a path-based preview: "/x" -> "<prefix>/x", and an absolute http(s) URL whose
  * authority is one of the given authorities (backend host:port, the client's Host) -> "<prefix><path>".
  * Other values are copied. Writes at most cap bytes (NUL included); returns -1 if it does not fit. */
-int proxy_rewrite_location(const char *v, size_t vlen, const char *prefix, const char *const *authorities,
-                           size_t nauth, char *out, size_t cap);
+int proxy_rewrite_location(const char *v, size_t vlen, const char *prefix, const char *const *authorities, size_t nauth,
+                           char *out, size_t cap);
 
 /* Rewrites the Path attribute of a Set-Cookie value: "Path=/x" -> "Path=<prefix>/x". Same contract. */
 int proxy_rewrite_cookie_path(const char *v, size_t vlen, const char *prefix, char *out, size_t cap);
+
+/* ---- the server (proxy.c, proxy_conn.c) ---- */
+#include <pthread.h>
+
+#include "coordinator/proxy.h"
+
+#define PROXY_AUTH_COOKIE "mrun_preview_auth"
+
+/* One route; copied out under the lock, so connections never hold a pointer into the table. */
+typedef struct proxy_route {
+    char id[MRUN_PROXY_ID_MAX + 1];
+    char host[256];
+    int port;
+    int64_t expires_ms; /* 0: never */
+    bool private_;
+    bool has_hash;
+    uint8_t hash[32]; /* SHA-256 of the bearer token */
+    struct proxy_route *next;
+} proxy_route;
+
+/* One client connection and its thread. fd and the thread belong to the connection thread; done is set
+ * under proxy->mu when the thread has closed its fds, after which the accept thread joins and frees it. */
+typedef struct proxy_conn {
+    struct mrun_proxy *proxy;
+    pthread_t thread;
+    int fd;
+    char peer[64]; /* client IP for X-Forwarded-For */
+    bool done;
+    struct proxy_conn *next;
+} proxy_conn;
+
+/* The proxy. cfg strings, secret and the listener are immutable after start; routes and conns are guarded
+ * by mu. stop_pipe's read end becomes readable at stop and every poll in every thread includes it. */
+struct mrun_proxy {
+    char *domain; /* lowercased preview domain or NULL */
+    int max_conns, idle_ms, connect_ms;
+    uint8_t secret[MRUN_PROXY_SECRET_MAX];
+    size_t secret_len;
+    int listen_fd;
+    int port;
+    int stop_pipe[2];
+    pthread_t acceptor;
+    pthread_mutex_t mu;
+    proxy_route *routes;
+    proxy_conn *conns;
+    int nconns;
+};
+
+/* Copies the live route for id into *ret; -1 when there is none or it expired. */
+int proxy_route_lookup(mrun_proxy *p, const char *id, proxy_route *ret);
+
+/* Checks a signed-link pair (exp as decimal text, sig as hex) for id; true when valid and unexpired. */
+bool proxy_sig_valid(const mrun_proxy *p, const char *id, const char *exp, size_t exp_len, const char *sig,
+                     size_t sig_len);
+
+/* Checks a bearer token against the route; constant time in the token hash. */
+bool proxy_bearer_valid(const proxy_route *r, const char *token, size_t len);
+
+/* Parses 2*outlen lowercase hex digits; -1 on anything else. */
+int proxy_unhex(const char *s, size_t n, uint8_t *out, size_t outlen);
+
+/* What a successful credential check asks of the forwarding. */
+typedef struct proxy_auth {
+    bool strip_auth;      /* the Authorization field held the proxy's token: do not pass it to the app */
+    char set_cookie[256]; /* "Set-Cookie: ...\r\n" to add to the response after a signed link, or "" */
+} proxy_auth;
+
+/* Checks the credentials of a request for a private route: a bearer token, the auth cookie, or a signed
+ * link in path's query. prefix is "/preview/<id>" or "" (host-based) and scopes the cookie. 0 when allowed
+ * (and *ret says what to do), -1 when not. */
+int proxy_auth_check(const mrun_proxy *p, const proxy_route *route, const proxy_head *h, const char *prefix,
+                     const char *path, proxy_auth *ret);
+
+/* Removes the mrun_exp / mrun_sig query parameters from a request-target in place. */
+void proxy_strip_sig_params(char *path);
+
+/* The connection thread's body (proxy_conn.c). */
+void *proxy_conn_main(void *arg);
+
+/* Writes a short complete response ("Connection: close") to fd, best effort within the idle timeout. */
+void proxy_send_status(mrun_proxy *p, int fd, int status, const char *extra_headers, const char *body);
 
 #endif

@@ -149,6 +149,9 @@ int mrun_store_preview_get(mrun_store *st, const char *id, mrun_store_preview_cb
 /* Newest first; live_only: starting and live ones. */
 int mrun_store_preview_list(mrun_store *st, bool live_only, size_t limit, mrun_store_preview_cb cb, void *ud,
                             mrun_err *err);
+/* The newest preview a stage of a pipeline started (ENOENT when none). */
+int mrun_store_preview_of_stage(mrun_store *st, const char *pipeline_id, const char *stage, mrun_store_preview_cb cb,
+                                void *ud, mrun_err *err);
 /* Starting or live previews whose expiry is at or before now_ms. */
 int mrun_store_preview_due(mrun_store *st, int64_t now_ms, mrun_store_preview_cb cb, void *ud, mrun_err *err);
 const char *mrun_store_preview_state_name(mrun_store_preview_state s);

@@ -155,6 +155,19 @@ int mrun_store_preview_get(mrun_store *st, const char *id, mrun_store_preview_cb
     return o.found ? 0 : mrun_err_setx(err, ENOENT, "no preview '%.64s'", id);
 }
 
+int mrun_store_preview_of_stage(mrun_store *st, const char *pipeline_id, const char *stage, mrun_store_preview_cb cb,
+                                void *ud, mrun_err *err)
+{
+    store_autostmt sqlite3_stmt *s = NULL;
+    one o = {cb, ud, false};
+    if (store_prep(st, &s, err,
+                   "SELECT " COLS " FROM previews WHERE pipeline_id=? AND stage=? ORDER BY created_ms DESC LIMIT 1",
+                   "ss", pipeline_id, stage) < 0 ||
+        each_row(st, s, on_one, &o, err) < 0)
+        return mrun_err_prefix(err, "preview");
+    return o.found ? 0 : mrun_err_setx(err, ENOENT, "stage '%s' of %s started no preview", stage, pipeline_id);
+}
+
 int mrun_store_preview_list(mrun_store *st, bool live_only, size_t limit, mrun_store_preview_cb cb, void *ud,
                             mrun_err *err)
 {

@@ -156,7 +156,8 @@ static int uses_step(const mrun_exec_stage *st, const mrun_exec_step *step, logs
         return 1;
     }
     mrun_stage_ctx sc = {.workspace_fd = ws, .with = with, .n_with = n, .log = stage_log, .log_ctx = ls,
-                       .coverage_baseline = st->coverage_baseline, .ret_coverage = ret_coverage};
+                       .coverage_baseline = st->coverage_baseline, .ret_coverage = ret_coverage,
+                       .preview = st->preview, .preview_ctx = st->preview_ctx};
     int r = def->run(&sc, err);
     if (r < 0) {
         sys_line(ls, "mrun: %s: %s\n", def->name, err->msg);

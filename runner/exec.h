@@ -11,6 +11,7 @@
 
 #include "../common/err.h"
 #include "../sandbox/sandbox.h"
+#include "../stages/stages.h"
 
 typedef struct mrun_exec_step {
     const char *name;
@@ -32,6 +33,8 @@ typedef struct mrun_exec_stage {
     size_t n_secret_values;
     const mrun_sandbox_opts *limits; /* memory, pids, cpus, disk...; timeout_ms is for the whole stage */
     double coverage_baseline;        /* for `uses: coverage-gate`: percent, or -1 when there is none */
+    mrun_stage_preview_fn preview;   /* for `uses: preview`: how to start one (NULL: not here) */
+    void *preview_ctx;
 } mrun_exec_stage;
 
 enum { MRUN_EXEC_STDOUT = 1, MRUN_EXEC_STDERR = 2, MRUN_EXEC_SYSTEM = 3 };

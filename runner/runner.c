@@ -24,6 +24,7 @@
 #include "../common/codec.h"
 #include "../common/log.h"
 #include "../common/proto.h"
+#include "preview_host.h"
 #include "exec.h"
 
 #define LOG "runner"
@@ -62,6 +63,8 @@ struct mrun_runner {
     nng_ctx hb_ctx;
     slot slots[MAX_SLOTS];
     int n_started;
+    pv_host pv; /* previews kept alive after their stages (preview_host.c) */
+    bool pv_ready;
 };
 
 static int64_t wall_ms(void)
@@ -186,6 +189,12 @@ static void *heartbeat_main(void *arg)
             mrun_msg_init(&req, MRUN_MSG_HEARTBEAT);
             req.heartbeat.runner_id = rid;
             req.heartbeat.lease_ids = (mrun_strv){.v = ids, .n = n};
+            char pv_ids[PV_HOST_MAX][MRUN_PROTO_MAX_NAME + 1], pv_vals[PV_HOST_MAX][48];
+            mrun_kv pv_kv[PV_HOST_MAX];
+            size_t npv = r->pv_ready ? pv_host_report(&r->pv, pv_ids, pv_vals, PV_HOST_MAX) : 0;
+            for (size_t k = 0; k < npv; k++)
+                pv_kv[k] = (mrun_kv){.key = pv_ids[k], .value = pv_vals[k]};
+            req.heartbeat.previews = (mrun_kvv){.v = pv_kv, .n = npv};
             if (call(r->hb_ctx, &req, 5000, &rep, &err) == 0) {
                 pthread_mutex_lock(&r->mu);
                 for (size_t k = 0; k < rep.heartbeat_ok.cancel_lease_ids.n; k++)
@@ -195,6 +204,8 @@ static void *heartbeat_main(void *arg)
                             mrun_log(MRUN_LOG_INFO, LOG, "lease %s cancelled by the coordinator", r->slots[i].lease_id);
                         }
                 pthread_mutex_unlock(&r->mu);
+                if (r->pv_ready)
+                    pv_host_apply(&r->pv, &rep.heartbeat_ok.stop_preview_ids, &rep.heartbeat_ok.preview_expiry);
                 mrun_msg_fini(&rep);
             } else if (err.sys_errno == ENOENT) {
                 register_runner(r, r->hb_ctx, &err);
@@ -604,6 +615,7 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
     mrun_exec_result res = {.failed_step = -1, .exit_code = -1, .coverage = -1};
     mrun_result_status status = MRUN_RESULT_ERROR;
     char error_text[512] = "";
+    pv_request pv = {0};
     log_ctx lc;
     log_start(&lc, s, l->lease_id);
     char ws[1024];
@@ -679,10 +691,14 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
         if (l->limits.disk_bytes)
             lim_opts.disk_bytes = (int64_t)l->limits.disk_bytes;
         char ws_abs[PATH_MAX];
-        mrun_exec_stage st = {.workspace = realpath(ws, ws_abs) ? ws_abs : ws, .steps = steps, .n_steps = ns,
+        const char *ws_path = realpath(ws, ws_abs) ? ws_abs : ws;
+        pv = (pv_request){.host = &r->pv, .id = l->preview_id, .lease_dir = l->lease_id, .workspace = ws_path,
+                          .env = (const char *const *)env, .n_env = ne};
+        mrun_exec_stage st = {.workspace = ws_path, .steps = steps, .n_steps = ns,
                               .env = (const char *const *)env, .n_env = ne, .secret_values = secrets,
                               .n_secret_values = nsec, .limits = &lim_opts,
-                              .coverage_baseline = parse_percent(l->coverage_baseline)};
+                              .coverage_baseline = parse_percent(l->coverage_baseline),
+                              .preview = r->pv_ready ? pv_host_start : NULL, .preview_ctx = &pv};
         int er = mrun_exec_stage_run(&st, send_log, &lc, &s->cancel, &res, &err);
         for (size_t i = 3; i < ne; i++)
             free(env[i]);
@@ -704,8 +720,11 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
     }
 report:
     log_finish(&lc);
-    if (work_fd >= 0)
-        remove_tree(work_fd, l->lease_id, 0);
+    bool serving = pv.started && status == MRUN_RESULT_PASSED;
+    if (pv.started && !serving)
+        pv_host_stop(&r->pv, pv.id); /* a later step or the artifacts failed: no preview of a failed stage */
+    if (work_fd >= 0 && !serving)
+        remove_tree(work_fd, l->lease_id, 0); /* a preview's workspace goes when the preview does */
     mrun_msg req, rep;
     mrun_msg_init(&req, MRUN_MSG_RESULT);
     req.result.lease_id = l->lease_id;
@@ -715,6 +734,10 @@ report:
     req.result.started_ms = started;
     req.result.finished_ms = wall_ms();
     req.result.error_text = error_text[0] ? error_text : NULL;
+    if (serving) {
+        req.result.preview_addr = pv.addr;
+        req.result.preview_expires_ms = pv.expires_ms;
+    }
     char coverage[32];
     if (res.coverage >= 0) {
         snprintf(coverage, sizeof(coverage), "%.4f", res.coverage);
@@ -736,6 +759,11 @@ report:
 }
 
 /* Removes name under dir_fd recursively without following symlinks. */
+void mrun_runner_remove_tree(int dir_fd, const char *name)
+{
+    remove_tree(dir_fd, name, 0);
+}
+
 static void remove_tree(int dir_fd, const char *name, int depth)
 {
     if (depth > 256)
@@ -861,6 +889,11 @@ int mrun_runner_start(const mrun_runner_config *cfg, mrun_runner **ret_runner, m
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     mkdir(cfg->work_dir, 0700);
+    mrun_err pv_err = MRUN_ERR_INIT;
+    if (pv_host_init(&r->pv, cfg->work_dir, cfg->preview_bind, &pv_err) == 0)
+        r->pv_ready = true;
+    else
+        mrun_log(MRUN_LOG_WARN, LOG, "this runner hosts no previews: %s", pv_err.msg);
     int rv = nng_req0_open(&r->sock);
     if (rv == 0) {
         r->sock_open = true;
@@ -927,6 +960,8 @@ void mrun_runner_stop(mrun_runner *r, int64_t drain_ms)
         pthread_join(r->slots[i].thread, NULL);
         free(r->slots[i].src);
     }
+    if (r->pv_ready)
+        pv_host_fini(&r->pv); /* previews do not outlive their runner (a restart would reap them anyway) */
     if (r->hb_started)
         pthread_join(r->hb_thread, NULL);
     pthread_cond_destroy(&r->cv);

@@ -21,6 +21,8 @@ typedef struct mrun_runner_config {
     int64_t max_source_bytes;  /* refuse larger source archives (default 512M) */
     const char *tls_ca;        /* for a tls+tcp:// coordinator: the CA (PEM) its certificate must chain to */
     const char *tls_server_name; /* the name in its certificate (default: the URL's host) */
+    const char *preview_bind;  /* where previews' relays listen: an address the coordinator can reach, and only it
+                                  (default 127.0.0.1, right for `mrun run` and a one-host fleet) */
 } mrun_runner_config;
 
 /* Dials (nng reconnects by itself) and starts the heartbeat and slot threads. Returns at once. */

@@ -17,7 +17,9 @@ void mrun_cov_gate_eval(const mrun_cov_report *r, const mrun_cov_gate *g, mrun_c
     bool gated = g->min >= 0 || g->baseline >= 0;
     if (!v.no_lines) {
         v.below_min = g->min >= 0 && v.percent < g->min;
-        v.dropped = g->baseline >= 0 && v.percent < g->baseline - (g->tolerance > 0 ? g->tolerance : 0);
+        /* the baseline travels as a decimal with 4 places: the same coverage measured again must not "drop" by
+         * that rounding, so a difference under a thousandth of a point is no drop */
+        v.dropped = g->baseline >= 0 && v.percent < g->baseline - (g->tolerance > 0 ? g->tolerance : 0) - 0.001;
     }
     v.passed = !(v.no_lines && gated) && !v.below_min && !v.dropped;
     *ret = v;

@@ -31,8 +31,9 @@ RT=$("$MRUN" tokens create --role runner --data "$T/data") || fail "runner token
 AT=$("$MRUN" tokens create --role admin --data "$T/data") || fail "admin token"
 
 start_coord() {
+    # shellcheck disable=SC2086
     "$MRUN" coordinator --data "$T/data" --listen "$NNG" --http "127.0.0.1:$HTTP_PORT" --lease-timeout 2000 \
-        >>"$T/coord.log" 2>&1 &
+        ${COORD_EXTRA:-} >>"$T/coord.log" 2>&1 &
     COORD=$!
     PIDS="$PIDS $COORD"
     i=0
@@ -69,6 +70,7 @@ wait_done() { # ID SECONDS
 
 mkdir -p "$T/app"
 echo hello >"$T/app/file.txt"
+[ "$CASE" = preview ] && COORD_EXTRA="--preview-listen 127.0.0.1:$(port)"
 start_coord
 start_runner r1
 start_runner r2
@@ -376,6 +378,66 @@ YML
     "$MRUN" cancel nothex >/dev/null 2>&1; [ $? = 2 ] || fail "cancel of a bad id: want exit 2"
     grep -rq "$AT" "$T"/*.log && fail "the token was printed"
     ;;
+preview)
+    # through the proxy only; a second pipeline of the same pull request replaces the first preview; rm and the
+    # TTL end one; no app process outlives its preview
+    cat >"$T/app/pv_fleet_app.py" <<'PY'
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path == "/go":
+            self.send_response(302); self.send_header("Location", "/page"); self.end_headers(); return
+        body = b"ok\n" if self.path == "/healthz" else b"hello from the preview\n"
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", 8080), H).serve_forever()
+PY
+    pv_pipeline() { # TTL
+        printf 'name: pvapp\nstages:\n  preview:\n    steps:\n      - uses: preview\n        with: {command: "python3 pv_fleet_app.py", port: "8080", ttl: %s}\n' "$1" >"$T/pv.yml"
+    }
+    submit_pr() { # REF -> id
+        tar czf "$T/src.tgz" -C "$T/app" . || fail "tar"
+        d=$(api -X PUT --data-binary @"$T/src.tgz" "$API/blobs" | json 'd["digest"]') || fail "blob upload"
+        python3 -c 'import json,sys; print(json.dumps({"pipeline": open(sys.argv[1]).read(), "source": sys.argv[2],
+                     "event": "pull_request", "ref": sys.argv[3]}))' "$T/pv.yml" "$d" "$1" |
+            api -X POST -H 'Content-Type: application/json' --data-binary @- "$API/pipelines" | json 'd["id"]'
+    }
+    live_url() { # -> the URL of the only live preview
+        MRUN_TOKEN=$AT "$MRUN" preview ls --json --server "http://127.0.0.1:$HTTP_PORT" | json '[p["url"] for p in d["previews"] if p["state"] == "live"][0]'
+    }
+    apps() { pgrep -fc "^python3 pv_fleet_app.py" || true; }
+    pv_pipeline 60s
+    id=$(submit_pr refs/pull/7/head) && [ "$(wait_done "$id" 60)" = passed ] || fail "the preview pipeline did not pass"
+    url1=$(live_url) || fail "no live preview listed"
+    [ "$(curl -sf "${url1}page")" = "hello from the preview" ] || fail "the preview did not serve its page through the proxy"
+    curl -s -D - -o /dev/null "${url1}go" | grep -qi "^location: /preview/.*/page" || fail "the redirect was not rewritten"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "${url1%/preview/*}/preview/0123456789abcdef0123456789abcdef/")" = 404 ] ||
+        fail "an unknown preview id was not 404"
+    id=$(submit_pr refs/pull/7/head) && [ "$(wait_done "$id" 60)" = passed ] || fail "the second pipeline did not pass"
+    url2=$(live_url) || fail "no live preview after the second pipeline"
+    [ "$url1" != "$url2" ] || fail "the second pipeline did not get a new preview"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "${url1}page")" = 404 ] || fail "the replaced preview still answers"
+    i=0; while [ "$(apps)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    [ "$(apps)" = 1 ] || fail "$(apps) preview apps running after a replacement, want 1"
+    pid2=${url2%/}; pid2=${pid2##*/}
+    MRUN_TOKEN=$AT "$MRUN" preview rm "$pid2" --server "http://127.0.0.1:$HTTP_PORT" >/dev/null || fail "preview rm"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "${url2}page")" = 404 ] || fail "a removed preview still answers"
+    i=0; while [ "$(apps)" != 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    [ "$(apps)" = 0 ] || fail "the removed preview's app is still running"
+    # the TTL, with the coordinator's stop and the runner's own timer racing: either way nothing is left
+    pv_pipeline 3s
+    id=$(submit_pr refs/pull/8/head) && [ "$(wait_done "$id" 60)" = passed ] || fail "the short preview did not pass"
+    url3=$(live_url) || fail "no live short preview"
+    [ "$(curl -sf "${url3}page")" = "hello from the preview" ] || fail "the short preview did not serve"
+    sleep 4
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "${url3}page")" = 404 ] || fail "an expired preview still answers"
+    i=0; while [ "$(apps)" != 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    [ "$(apps)" = 0 ] || fail "the expired preview's app is still running"
+    MRUN_TOKEN=$AT "$MRUN" preview ls --all --json --server "http://127.0.0.1:$HTTP_PORT" |
+        json '" ".join(sorted(p["state"] for p in d["previews"]))' | grep -q "expired stopped stopped" ||
+        fail "preview states are not expired, stopped, stopped"
+    ;;
 hostile)
     # a submitted source archive that tries to write outside the workspace: the runner refuses it, the stage
     # fails with the reason, nothing lands outside
@@ -396,7 +458,7 @@ PY
     api "$API/pipelines/$id/logs/a" | json 'd["data"]' | grep -q "leaves the directory" ||
         fail "the stage log does not say why the source was refused"
     [ -e /tmp/mrun-escaped-file ] && fail "the archive wrote outside the workspace"
-    [ -n "$(find "$T"/work-r1 "$T"/work-r2 -mindepth 1 2>/dev/null)" ] && fail "a refused workspace was left behind"
+    [ -n "$(find "$T"/work-r1 "$T"/work-r2 -mindepth 1 ! -path "*/previews" 2>/dev/null)" ] && fail "a refused workspace was left behind"
     ;;
 *)
     echo "unknown case $CASE" >&2

@@ -264,6 +264,41 @@ YML
     "$MRUN" run "$T/app" >"$T/out" 2>&1 && fail "a feature branch moved the baseline (70% passed against 90%?)"
     grep -q "80.0%" "$T/out" || fail "the baseline is not main's 80%"
     ;;
+preview)
+    # mrun run serves a preview through its own proxy until Ctrl-C; a script that does not wait gets told
+    cat >"$T/app/pv_run_app.py" <<'PY'
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        body = b"ok\n" if self.path == "/healthz" else b"served by mrun run\n"
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", 8080), H).serve_forever()
+PY
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+name: pvrun
+stages:
+  build: {steps: [{run: echo built}]}
+  preview:
+    needs: [build]
+    steps:
+      - uses: preview
+        with: {command: "python3 pv_run_app.py", port: "8080", ttl: 1h}
+YML
+    "$MRUN" run --keep-previews "$T/app" >"$T/out" 2>&1 &
+    pid=$!
+    i=0; until grep -q "^preview of stage" "$T/out" || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+    url=$(grep -o 'http://[^ ]*' "$T/out" | head -1)
+    [ -n "$url" ] || { kill -9 $pid; fail "no preview URL printed"; }
+    [ "$(curl -sf "${url}x")" = "served by mrun run" ] || { kill -9 $pid; fail "the preview does not serve"; }
+    kill -INT $pid
+    wait $pid || fail "mrun run after Ctrl-C of its preview: exit $?, want 0 (the pipeline passed)"
+    pgrep -f "^python3 pv_run_app.py" >/dev/null && fail "the preview's app outlived mrun run"
+    "$MRUN" run --detach-previews "$T/app" >"$T/out" 2>&1 || fail "detached run failed"
+    grep -q "stop now that mrun run exits" "$T/out" || fail "a detached run does not say its previews stop"
+    pgrep -f "^python3 pv_run_app.py" >/dev/null && fail "a detached run left its preview's app running"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2

@@ -166,13 +166,19 @@ case_template() {
     esac
     case " $missing " in *" sbom "*) ;; *) grep -q "wrote sbom.cdx.json" "$T/out" || fail "no SBOM written" ;; esac
     # the build's artifact carries signed provenance that mrun verify accepts (when this build signs)
-    vargs=$(grep -A1 "provenance of stage build" "$T/out" | sed -n 's/^ *mrun verify //p')
-    if [ -n "$vargs" ]; then
-        # shellcheck disable=SC2086
-        "$MRUN" verify $vargs >"$T/vout" 2>&1 || { cat "$T/vout" >>"$T/out"; fail "the build's provenance does not verify"; }
-    else
-        echo "NOTE template_$tpl: this build signs no provenance"
-    fi
+    vargs=$(grep -A1 "provenance of stage build" "$T/out" | sed -n 's/^ *[^ ]*mrun verify //p')
+    [ -n "$vargs" ] || fail "no verify line for the build's signed provenance"
+    # shellcheck disable=SC2086
+    "$MRUN" verify $vargs >"$T/vout" 2>&1 || { cat "$T/vout" >>"$T/out"; fail "the build's provenance does not verify"; }
+    # as a pull request: the preview stage serves the built app through mrun run's proxy
+    "$MRUN" run --event pull_request --keep-previews "$app" >"$T/pr" 2>&1 &
+    pr=$!
+    i=0; until grep -q "^preview of stage" "$T/pr" || [ $i -ge 300 ]; do sleep 0.1; i=$((i + 1)); done
+    url=$(grep -o 'http://[^ ]*/preview/[^ ]*' "$T/pr" | head -1)
+    code=$(curl -s -o /dev/null -w '%{http_code}' "${url}healthz")
+    kill -INT $pr 2>/dev/null
+    wait $pr || { cat "$T/pr" >>"$T/out"; fail "the pull-request pipeline failed"; }
+    [ "$code" = 200 ] || { cat "$T/pr" >>"$T/out"; fail "the preview's /healthz through the proxy answered $code"; }
 
     # node-api: a GPL dependency in the lockfile stops the pipeline, naming it (tier 1 denies strong copyleft)
     if [ "$tpl" = node-api ] && ! echo "$missing" | grep -q license-check; then

@@ -524,6 +524,14 @@ static void test_stage(void **state)
     assert_non_null(strstr(w->log, "dropped below the default branch's 74.0%"));
     assert_int_equal(run_gate(w, nd, 2, -1, NULL, &err), 0); /* no baseline yet: passes and says so */
     assert_non_null(strstr(w->log, "no baseline for the default branch yet"));
+    /* the same coverage measured again does not "drop" below its own baseline rounded to 4 places (the wire's),
+     * a hundredth of a point does */
+    cov = -1;
+    assert_int_equal(run_gate(w, nd, 2, -1, &cov, &err), 0);
+    char rounded[32];
+    snprintf(rounded, sizeof(rounded), "%.4f", cov + 0.00004);
+    assert_int_equal(run_gate(w, nd, 2, strtod(rounded, NULL), NULL, &err), 0);
+    assert_int_equal(run_gate(w, nd, 2, cov + 0.01, NULL, &err), 1);
     mrun_stage_opt off[] = {{"report", "coverage.xml"}, {"no-drop", "false"}};
     assert_int_equal(run_gate(w, off, 2, 99.0, NULL, &err), 0);
 }
