@@ -16,8 +16,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "common/auto.h"
-#include "common/log.h"
+#include "../common/auto.h"
+#include "../common/log.h"
 #include "coordinator/proxy_int.h"
 
 enum {

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/err.h"
+#include "../common/err.h"
 
 typedef struct mrun_proxy mrun_proxy;
 

@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/auto.h"
-#include "common/log.h"
+#include "../common/auto.h"
+#include "../common/log.h"
 #include "coordinator/proxy_int.h"
 
 enum {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/err.h"
+#include "../common/err.h"
 
 #define PROXY_HEAD_MAX       (16 * 1024) /* whole head, request or response: 431 / 502 past it */
 #define PROXY_LINE_MAX       (8 * 1024)  /* request line: 414 past it */
