@@ -596,6 +596,8 @@ int mrun_cmd_run(int argc, char **argv)
         }
         show(p);
         announce(&pv);
+        if (!interrupted) /* what the pipeline made, and how to verify it, before any wait for previews */
+            export_artifacts(db, id, dir, data_dir);
         if (pv.live && !interrupted && wait_previews) {
             printf("serving %d preview(s) until Ctrl-C or their TTL\n", pv.live);
             fflush(stdout);
@@ -616,8 +618,6 @@ int mrun_cmd_run(int argc, char **argv)
     }
     mrun_runner_stop(runner, interrupted ? 0 : 1000);
     mrun_coord_stop(coord);
-    if (db && !interrupted)
-        export_artifacts(db, id, dir, data_dir);
     mrun_store_close(db);
     free(p);
     if (interrupted) {

@@ -515,8 +515,16 @@ static int add_preview(const mrun_store_preview_info *p, void *ud)
     pv_list *l = ud;
     char url[512] = "";
     bool live = p->state <= MRUN_STORE_PREVIEW_LIVE;
-    if (live)
-        coord_preview_url(l->a->c, p->id, url, sizeof(url));
+    if (live && coord_preview_url(l->a->c, p->id, url, sizeof(url)) == 0 && p->private_ && l->a->c->proxy) {
+        /* a private preview's URL is a signed link, valid until the preview expires */
+        mrun_err e = MRUN_ERR_INIT;
+        char *q = NULL;
+        if (mrun_proxy_sign_query(l->a->c->proxy, p->id, p->expires_ms / 1000 + 1, &q, &e) == 0) {
+            size_t n = strlen(url);
+            snprintf(url + n, sizeof(url) - n, "?%s", q);
+        }
+        free(q);
+    }
     json_t *o = json_pack("{s:s,s:s?,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:f,s:I}", "id", p->id, "url",
                           url[0] ? url : NULL, "pipeline_id", p->pipeline_id, "stage", p->stage, "app", p->app, "ref",
                           p->ref, "runner_id", p->runner_id, "state", mrun_store_preview_state_name(p->state),

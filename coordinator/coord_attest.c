@@ -56,6 +56,7 @@ static int collect(const mrun_store_artifact_info *a, void *ud)
 typedef struct lease_row {
     char pipeline_id[MRUN_STORE_ID_LEN + 1], stage[128], runner_id[128];
     int attempt;
+    bool active;
 } lease_row;
 
 static int on_lease(const mrun_store_lease_info *l, void *ud)
@@ -65,6 +66,7 @@ static int on_lease(const mrun_store_lease_info *l, void *ud)
     snprintf(r->stage, sizeof(r->stage), "%s", l->stage);
     snprintf(r->runner_id, sizeof(r->runner_id), "%s", l->runner_id);
     r->attempt = l->attempt;
+    r->active = l->state && strcmp(l->state, "active") == 0;
     return 0;
 }
 
@@ -124,6 +126,8 @@ int coord_attest_stage(mrun_coord *c, const mrun_msg_result *r, mrun_err *err)
     lease_row l = {0};
     if (mrun_store_lease_get(c->st, r->lease_id, on_lease, &l, err) < 0)
         return -1;
+    if (!l.active || l.attempt != (int)r->attempt)
+        return 0; /* a repeated or stale result: it was signed the first time, or does not count */
     collected *k = calloc(1, sizeof(*k));
     if (!k)
         return mrun_err_set(err, ENOMEM, "provenance");

@@ -662,6 +662,10 @@ static void on_result(mrun_coord *c, work *w, const mrun_msg_result *r)
     mrun_store_lease_owner(c->st, r->lease_id, pipeline_id, stage, sizeof(stage), &err);
     mrun_store_stage_state next;
     bool passed = r->status == MRUN_RESULT_PASSED;
+    /* signed before the stage is marked passed: whoever sees the pipeline done sees its provenance too */
+    mrun_err aerr = MRUN_ERR_INIT;
+    if (passed && coord_attest_stage(c, r, &aerr) < 0)
+        mrun_log(MRUN_LOG_ERROR, LOG, "pipeline %s: %s", pipeline_id, aerr.msg);
     double coverage = -1;
     if (r->coverage) {
         char *end;
@@ -677,8 +681,6 @@ static void on_result(mrun_coord *c, work *w, const mrun_msg_result *r)
     }
     mrun_log(MRUN_LOG_INFO, LOG, "pipeline %s stage '%s' attempt %u %s (exit %d)", pipeline_id, stage, r->attempt,
              mrun_result_status_name(r->status), r->exit_code);
-    if (next == MRUN_STORE_STAGE_PASSED && coord_attest_stage(c, r, &err) < 0)
-        mrun_log(MRUN_LOG_ERROR, LOG, "pipeline %s: %s", pipeline_id, err.msg);
     if (pipeline_id[0])
         coord_preview_result(c, pipeline_id, stage, r);
     coord_hist_observe(c, &c->duration, (double)(r->finished_ms - r->started_ms) / 1000.0);

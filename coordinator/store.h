@@ -250,6 +250,7 @@ int mrun_store_lease_renew(mrun_store *st, const char *lease_id, int64_t now_ms,
 
 typedef struct mrun_store_lease_info {
     const char *id, *pipeline_id, *stage, *runner_id;
+    const char *state; /* "active", "finished", "expired", "revoked"; only from mrun_store_lease_get */
     int attempt;
     int64_t created_ms, expires_ms;
 } mrun_store_lease_info;

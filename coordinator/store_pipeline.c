@@ -512,9 +512,13 @@ int mrun_store_lease_expired_list(mrun_store *st, int64_t now_ms, mrun_store_lea
         return mrun_err_prefix(err, "expired leases");
     int rc;
     while ((rc = store_step(st, s, err)) == SQLITE_ROW) {
-        mrun_store_lease_info l = {store_col(s, 0),           store_col(s, 1),          store_col(s, 2),
-                                   store_col(s, 3),           sqlite3_column_int(s, 4), sqlite3_column_int64(s, 5),
-                                   sqlite3_column_int64(s, 6)};
+        mrun_store_lease_info l = {.id = store_col(s, 0),
+                                   .pipeline_id = store_col(s, 1),
+                                   .stage = store_col(s, 2),
+                                   .runner_id = store_col(s, 3),
+                                   .attempt = sqlite3_column_int(s, 4),
+                                   .created_ms = sqlite3_column_int64(s, 5),
+                                   .expires_ms = sqlite3_column_int64(s, 6)};
         if (cb(&l, ud) != 0)
             break;
     }
@@ -747,7 +751,8 @@ int mrun_store_lease_get(mrun_store *st, const char *lease_id, mrun_store_lease_
 {
     store_autostmt sqlite3_stmt *s = NULL;
     if (store_prep(st, &s, err,
-                   "SELECT id, pipeline_id, stage, runner_id, attempt, created_ms, expires_ms FROM leases WHERE id=?",
+                   "SELECT id, pipeline_id, stage, runner_id, attempt, created_ms, expires_ms, state FROM leases"
+                   " WHERE id=?",
                    "s", lease_id) < 0)
         return mrun_err_prefix(err, "lease '%.64s'", lease_id);
     int rc = store_step(st, s, err);
@@ -755,8 +760,14 @@ int mrun_store_lease_get(mrun_store *st, const char *lease_id, mrun_store_lease_
         return mrun_err_prefix(err, "lease '%.64s'", lease_id);
     if (rc != SQLITE_ROW)
         return mrun_err_setx(err, ENOENT, "unknown lease '%.64s'", lease_id);
-    mrun_store_lease_info l = {store_col(s, 0), store_col(s, 1), store_col(s, 2), store_col(s, 3),
-                               sqlite3_column_int(s, 4), sqlite3_column_int64(s, 5), sqlite3_column_int64(s, 6)};
+    mrun_store_lease_info l = {.id = store_col(s, 0),
+                               .pipeline_id = store_col(s, 1),
+                               .stage = store_col(s, 2),
+                               .runner_id = store_col(s, 3),
+                               .state = store_col(s, 7),
+                               .attempt = sqlite3_column_int(s, 4),
+                               .created_ms = sqlite3_column_int64(s, 5),
+                               .expires_ms = sqlite3_column_int64(s, 6)};
     cb(&l, ud);
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The main job: set up, build, run a hello-world inside the sandbox (showing what it cannot do), then scaffold the
 # python-api template into a temporary folder and run its whole pipeline with `mrun run` (embedded coordinator and
-# runner, every step sandboxed): checks, tests with a coverage gate, build, SBOM and signed provenance.
+# runner, every step sandboxed) as a pull request: checks, tests with a coverage gate, build, SBOM, signed
+# provenance, and a live preview of the app served through mrun's proxy until Ctrl-C (or at once without a terminal).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -20,5 +21,6 @@ echo
 echo "\$ mrun init --template python-api $app"
 ./build/mrun init --template python-api "$app"
 echo
-echo "\$ mrun run $app"
-exec ./build/mrun run "$app"
+echo "\$ mrun run --event pull_request $app     # as a pull request: the pipeline ends with a live preview"
+echo "  (open the preview link it prints in a browser, or curl it; Ctrl-C stops the preview)"
+exec ./build/mrun run --event pull_request "$app"

@@ -393,8 +393,8 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 http.server.HTTPServer(("127.0.0.1", 8080), H).serve_forever()
 PY
-    pv_pipeline() { # TTL
-        printf 'name: pvapp\nstages:\n  preview:\n    steps:\n      - uses: preview\n        with: {command: "python3 pv_fleet_app.py", port: "8080", ttl: %s}\n' "$1" >"$T/pv.yml"
+    pv_pipeline() { # TTL [VISIBILITY]
+        printf 'name: pvapp\nstages:\n  preview:\n    steps:\n      - uses: preview\n        with: {command: "python3 pv_fleet_app.py", port: "8080", ttl: %s, visibility: %s}\n' "$1" "${2:-public}" >"$T/pv.yml"
     }
     submit_pr() { # REF -> id
         tar czf "$T/src.tgz" -C "$T/app" . || fail "tar"
@@ -437,6 +437,13 @@ PY
     MRUN_TOKEN=$AT "$MRUN" preview ls --all --json --server "http://127.0.0.1:$HTTP_PORT" |
         json '" ".join(sorted(p["state"] for p in d["previews"]))' | grep -q "expired stopped stopped" ||
         fail "preview states are not expired, stopped, stopped"
+    # a private preview: its listed URL is a signed link; without the signature the proxy says 401
+    pv_pipeline 60s private
+    id=$(submit_pr refs/pull/9/head) && [ "$(wait_done "$id" 60)" = passed ] || fail "the private preview did not pass"
+    signed=$(live_url) || fail "no live private preview"
+    case "$signed" in *"?mrun_exp="*) ;; *) fail "the private preview's URL is not a signed link: $signed" ;; esac
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "${signed%%\?*}page")" = 401 ] || fail "a private preview answered without a signature"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$signed")" = 200 ] || fail "the signed link was refused"
     ;;
 hostile)
     # a submitted source archive that tries to write outside the workspace: the runner refuses it, the stage
