@@ -46,12 +46,36 @@ static const char usage_text[] =
     "  --preview-listen ADDR the preview proxy's address, e.g. 0.0.0.0:7080 (default: no previews)\n"
     "  --preview-url URL     how users reach that proxy, for printed URLs (default http://LISTEN)\n"
     "  --preview-domain D    also route ID.D to preview ID (host-based; needs a wildcard DNS record)\n"
-    "  --preview-ttl-max DUR no preview lives longer, whatever its pipeline asks (default 7d)\n"
+    "  --preview-ttl-max CAP no preview lives longer, whatever its pipeline asks: DUR for every tier, or per tier\n"
+    "                        TIER=DUR,... e.g. 0=4h,1=1d,2=7d (default 7d)\n"
     "  --default-branch NAME passing pipelines of this branch set the coverage baselines (default main)\n"
     "  --insecure-open       accept runners and API calls without tokens (for a trusted, local network only)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  --config FILE         settings as `key = value` lines, keys as these options (or MRUN_CONFIG)\n"
     "  -h, --help            show this help\n";
+
+/* "DUR" (every tier) or "TIER=DUR,TIER=DUR" (tiers 0-3) into caps[4]. */
+static int parse_ttl_caps(const char *s, int64_t caps[4], mrun_err *err)
+{
+    char buf[256];
+    if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+        return mrun_err_setx(err, E2BIG, "too long");
+    if (!strchr(buf, '=')) {
+        int64_t ms;
+        if (mrun_parse_duration(buf, &ms, err) < 0 || ms <= 0)
+            return mrun_err_setx(err, EINVAL, "'%s' is not a duration such as 1d", s);
+        for (int t = 0; t < 4; t++)
+            caps[t] = ms;
+        return 0;
+    }
+    for (char *save = NULL, *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        int64_t ms;
+        if (!(p[0] >= '0' && p[0] <= '3' && p[1] == '=') || mrun_parse_duration(p + 2, &ms, err) < 0 || ms <= 0)
+            return mrun_err_setx(err, EINVAL, "'%s' is not TIER=DURATION with a tier of 0-3", p);
+        caps[p[0] - '0'] = ms;
+    }
+    return 0;
+}
 
 /* The first line of a passphrase file (the trailing newline is not part of it). */
 static int read_passphrase(const char *path, char *buf, size_t size, mrun_err *err)
@@ -90,7 +114,7 @@ int mrun_cmd_coordinator(int argc, char **argv)
     const char *signing_key = NULL, *passphrase_file = NULL, *builder_id = NULL;
     mrun_store_retention retention = {0};
     const char *preview_listen = NULL, *preview_url = NULL, *preview_domain = NULL;
-    int64_t preview_ttl_max = 0;
+    int64_t preview_ttl_max[4] = {0};
     int64_t gc_interval = 0, keep = 0;
     mrun_err perr = MRUN_ERR_INIT;
     int open = 0, c;
@@ -172,8 +196,8 @@ int mrun_cmd_coordinator(int argc, char **argv)
             preview_domain = optarg;
             break;
         case 'x':
-            if (mrun_parse_duration(optarg, &preview_ttl_max, &perr) < 0 || preview_ttl_max <= 0) {
-                fprintf(stderr, "mrun coordinator: --preview-ttl-max: %s\n", perr.msg[0] ? perr.msg : "must be > 0");
+            if (parse_ttl_caps(optarg, preview_ttl_max, &perr) < 0) {
+                fprintf(stderr, "mrun coordinator: --preview-ttl-max: %s\n", perr.msg);
                 return 2;
             }
             break;
@@ -215,7 +239,8 @@ int mrun_cmd_coordinator(int argc, char **argv)
                              .preview_listen = preview_listen,
                              .preview_url = preview_url,
                              .preview_domain = preview_domain,
-                             .preview_ttl_max_ms = preview_ttl_max};
+                             .preview_ttl_max_ms = {preview_ttl_max[0], preview_ttl_max[1], preview_ttl_max[2],
+                                                    preview_ttl_max[3]}};
     mrun_err err = MRUN_ERR_INIT;
     char passphrase[1024] = "";
     if (passphrase_file && read_passphrase(passphrase_file, passphrase, sizeof(passphrase), &err) < 0) {

@@ -35,7 +35,8 @@ typedef struct mrun_coord_config {
     const char *preview_listen;     /* the preview proxy's address ("0.0.0.0:7080"); NULL: no previews */
     const char *preview_domain;     /* host-based routing: ID.DOMAIN (optional) */
     const char *preview_url;        /* how users reach the proxy, for printed URLs (default http://LISTEN) */
-    int64_t preview_ttl_max_ms;     /* previews live at most this long whatever the step asks (0: 7 days) */
+    int64_t preview_ttl_max_ms[4];  /* per pipeline tier 0-3: previews live at most this long whatever the step
+                                       asks (0: 7 days) */
 } mrun_coord_config;
 
 typedef struct mrun_coord_submit {

@@ -552,6 +552,7 @@ static int list_previews(void *ctx, const mrun_http_req *req, mrun_http_resp *re
 
 typedef struct pv_row {
     char addr[300];
+    char pipeline_id[MRUN_STORE_ID_LEN + 1];
     bool private_, found;
     mrun_store_preview_state state;
 } pv_row;
@@ -560,9 +561,16 @@ static int on_pv_row(const mrun_store_preview_info *p, void *ud)
 {
     pv_row *r = ud;
     snprintf(r->addr, sizeof(r->addr), "%s", p->addr);
+    snprintf(r->pipeline_id, sizeof(r->pipeline_id), "%s", p->pipeline_id);
     r->private_ = p->private_;
     r->state = p->state;
     r->found = true;
+    return 0;
+}
+
+static int on_tier(const mrun_store_pipeline_info *p, void *ud)
+{
+    *(int *)ud = p->tier;
     return 0;
 }
 
@@ -587,14 +595,19 @@ static int extend_preview(void *ctx, const mrun_http_req *req, mrun_http_resp *r
     int64_t ms = 0;
     if (!ttl || mrun_parse_duration(ttl, &ms, &perr) < 0 || ms <= 0)
         return mrun_http_error(resp, 400, "bad_request", "the body must be {\"ttl\": DURATION} such as \"1h\"");
-    int64_t cap = a->c->cfg.preview_ttl_max_ms > 0 ? a->c->cfg.preview_ttl_max_ms : 7ll * 24 * 3600 * 1000;
-    if (ms > cap)
-        ms = cap;
-    int64_t expires = coord_wall_ms() + ms;
     pv_row row = {.found = false};
     mrun_err e = MRUN_ERR_INIT;
     pthread_mutex_lock(&a->mu);
-    int r = mrun_store_preview_extend(a->st, req->params[0], expires, &e);
+    int r = mrun_store_preview_get(a->st, req->params[0], on_pv_row, &row, &e);
+    int tier = 3;
+    if (r == 0)
+        r = mrun_store_pipeline_get(a->st, row.pipeline_id, on_tier, &tier, &e);
+    int64_t cap = coord_preview_cap(a->c, tier);
+    if (ms > cap)
+        ms = cap; /* the tier's cap counts from now: extending cannot outlive it */
+    int64_t expires = coord_wall_ms() + ms;
+    if (r == 0)
+        r = mrun_store_preview_extend(a->st, req->params[0], expires, &e);
     if (r == 0)
         r = mrun_store_preview_get(a->st, req->params[0], on_pv_row, &row, &e);
     pthread_mutex_unlock(&a->mu);

@@ -138,6 +138,8 @@ typedef struct coord_pv_reply { /* what a heartbeat answer says about the runner
     size_t n_exp;
 } coord_pv_reply;
 int coord_preview_start(struct mrun_coord *c, mrun_err *err); /* the proxy, and routes of live previews */
+/* The longest a preview of a pipeline of this tier may live (any thread). */
+int64_t coord_preview_cap(const struct mrun_coord *c, int tier);
 void coord_preview_stop(struct mrun_coord *c);
 /* The URL of a preview (any thread); -1 without a proxy. */
 int coord_preview_url(const struct mrun_coord *c, const char *id, char *out, size_t n);

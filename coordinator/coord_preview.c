@@ -83,6 +83,12 @@ static int on_restore(const mrun_store_preview_info *p, void *ud)
     return 0;
 }
 
+int64_t coord_preview_cap(const mrun_coord *c, int tier)
+{
+    int64_t cap = tier >= 0 && tier < 4 ? c->cfg.preview_ttl_max_ms[tier] : 0;
+    return cap > 0 ? cap : 7ll * 24 * 3600 * 1000;
+}
+
 int coord_preview_start(mrun_coord *c, mrun_err *err)
 {
     if (!c->cfg.preview_listen)
@@ -148,8 +154,9 @@ void coord_preview_lease(mrun_coord *c, const pl_cached *pc, const mrun_pipeline
     const char *t = with_get(step, "ttl");
     if (t && (mrun_parse_duration(t, &ttl, &err) < 0 || ttl <= 0))
         ttl = DEFAULT_TTL_MS; /* the step refuses it on the runner with a clear message */
-    if (c->cfg.preview_ttl_max_ms > 0 && ttl > c->cfg.preview_ttl_max_ms)
-        ttl = c->cfg.preview_ttl_max_ms;
+    int64_t cap = coord_preview_cap(c, mrun_pipeline_tier(pc->pl));
+    if (ttl > cap)
+        ttl = cap;
     unsigned char rnd[16];
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
         return;

@@ -70,7 +70,7 @@ wait_done() { # ID SECONDS
 
 mkdir -p "$T/app"
 echo hello >"$T/app/file.txt"
-[ "$CASE" = preview ] && COORD_EXTRA="--preview-listen 127.0.0.1:$(port)"
+[ "$CASE" = preview ] && COORD_EXTRA="--preview-listen 127.0.0.1:$(port) --preview-ttl-max 0=30m,2=1d"
 start_coord
 start_runner r1
 start_runner r2
@@ -414,6 +414,14 @@ PY
     curl -s -D - -o /dev/null "${url1}go" | grep -qi "^location: /preview/.*/page" || fail "the redirect was not rewritten"
     [ "$(curl -s -o /dev/null -w '%{http_code}' "${url1%/preview/*}/preview/0123456789abcdef0123456789abcdef/")" = 404 ] ||
         fail "an unknown preview id was not 404"
+    # extend, capped by the tier (this pipeline is tier 0: 30 minutes)
+    pid1=${url1%/}; pid1=${pid1##*/}
+    MRUN_TOKEN=$AT "$MRUN" preview extend "$pid1" 5h --server "http://127.0.0.1:$HTTP_PORT" >/dev/null || fail "preview extend"
+    left=$(MRUN_TOKEN=$AT "$MRUN" preview ls --json --server "http://127.0.0.1:$HTTP_PORT" |
+        json '[p["expires_ms"] for p in d["previews"] if p["state"] == "live"][0]')
+    now=$(python3 -c 'import time; print(int(time.time() * 1000))')
+    [ $((left - now)) -gt 1700000 ] && [ $((left - now)) -le 1800000 ] ||
+        fail "an extended tier-0 preview expires in $((left - now)) ms, want the 30 min cap"
     id=$(submit_pr refs/pull/7/head) && [ "$(wait_done "$id" 60)" = passed ] || fail "the second pipeline did not pass"
     url2=$(live_url) || fail "no live preview after the second pipeline"
     [ "$url1" != "$url2" ] || fail "the second pipeline did not get a new preview"
