@@ -45,6 +45,8 @@ static const char usage_text[] =
     "  --gc-interval DUR     how often the retention sweep runs (default 1h; 'off' for never)\n"
     "  --preview-listen ADDR the preview proxy's address, e.g. 0.0.0.0:7080 (default: no previews)\n"
     "  --preview-url URL     how users reach that proxy, for printed URLs (default http://LISTEN)\n"
+    "  --require-signed-tier N  previews of pipelines of tier N and above run only an `artifact:` that matches\n"
+    "                        provenance this coordinator signed (default 2; 4: never)\n"
     "  --preview-domain D    also route ID.D to preview ID (host-based; needs a wildcard DNS record)\n"
     "  --preview-ttl-max CAP no preview lives longer, whatever its pipeline asks: DUR for every tier, or per tier\n"
     "                        TIER=DUR,... e.g. 0=4h,1=1d,2=7d (default 7d)\n"
@@ -106,6 +108,7 @@ int mrun_cmd_coordinator(int argc, char **argv)
         {"gc-interval", required_argument, NULL, 'g'},
         {"preview-listen", required_argument, NULL, 'v'}, {"preview-url", required_argument, NULL, 'u'},
         {"preview-domain", required_argument, NULL, 'm'}, {"preview-ttl-max", required_argument, NULL, 'x'},
+        {"require-signed-tier", required_argument, NULL, 'q'},
         {"config", required_argument, NULL, 'C'},      {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0}};
     const char *data = getenv("MRUN_DATA"), *listen = getenv("MRUN_LISTEN"), *http = getenv("MRUN_HTTP");
     const char *level = getenv("MRUN_LOG_LEVEL");
@@ -114,7 +117,7 @@ int mrun_cmd_coordinator(int argc, char **argv)
     const char *signing_key = NULL, *passphrase_file = NULL, *builder_id = NULL;
     mrun_store_retention retention = {0};
     const char *preview_listen = NULL, *preview_url = NULL, *preview_domain = NULL;
-    int64_t preview_ttl_max[4] = {0};
+    int64_t preview_ttl_max[4] = {0}, signed_tier = 2;
     int64_t gc_interval = 0, keep = 0;
     mrun_err perr = MRUN_ERR_INIT;
     int open = 0, c;
@@ -192,6 +195,12 @@ int mrun_cmd_coordinator(int argc, char **argv)
         case 'u':
             preview_url = optarg;
             break;
+        case 'q':
+            if (mrun_parse_int(optarg, 0, 4, &signed_tier, &perr) < 0) {
+                fprintf(stderr, "mrun coordinator: --require-signed-tier: %s\n", perr.msg);
+                return 2;
+            }
+            break;
         case 'm':
             preview_domain = optarg;
             break;
@@ -239,6 +248,7 @@ int mrun_cmd_coordinator(int argc, char **argv)
                              .preview_listen = preview_listen,
                              .preview_url = preview_url,
                              .preview_domain = preview_domain,
+                             .require_signed_tier = (int)signed_tier + 1,
                              .preview_ttl_max_ms = {preview_ttl_max[0], preview_ttl_max[1], preview_ttl_max[2],
                                                     preview_ttl_max[3]}};
     mrun_err err = MRUN_ERR_INIT;

@@ -121,6 +121,9 @@ static const struct field f_lease[] = {
     {"inputs", F_OBJV, C_ANY, 0, offsetof(T, inputs), 0, &o_input, NULL},
     FLD(T, "coverage_baseline", F_STR, C_PRINT, 0, coverage_baseline, 32),
     FLD(T, "preview_id", F_STR, C_ID, 0, preview_id, MRUN_PROTO_MAX_NAME),
+    FLD(T, "preview_artifact_sha256", F_STR, C_ID, 0, preview_artifact_sha256, 64),
+    FLD(T, "preview_artifact_error", F_STR, C_PRINT, 0, preview_artifact_error, 512),
+    FLD(T, "preview_require_signed", F_BOOL, C_ANY, 0, preview_require_signed, 0),
 };
 #undef T
 #define T mrun_msg_log

@@ -167,6 +167,9 @@ typedef struct mrun_msg_lease {
     mrun_inputv inputs;
     char *coverage_baseline; /* optional: the app's stored line coverage, percent as a decimal ("81.25") */
     char *preview_id;        /* optional: the id a `uses: preview` step of this stage must use (32 hex) */
+    char *preview_artifact_sha256; /* optional: the preview's `artifact:` as verified against signed provenance */
+    char *preview_artifact_error;  /* optional: why it could not be verified */
+    bool preview_require_signed;   /* the pipeline's tier requires that verification */
 } mrun_msg_lease;
 
 typedef struct mrun_msg_log {

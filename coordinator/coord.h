@@ -35,6 +35,9 @@ typedef struct mrun_coord_config {
     const char *preview_listen;     /* the preview proxy's address ("0.0.0.0:7080"); NULL: no previews */
     const char *preview_domain;     /* host-based routing: ID.DOMAIN (optional) */
     const char *preview_url;        /* how users reach the proxy, for printed URLs (default http://LISTEN) */
+    int require_signed_tier;        /* previews of pipelines of this tier and above run only an `artifact:` that
+                                       matches signed provenance; stored as tier + 1 (0: the default, tier 2;
+                                       5: never) */
     int64_t preview_ttl_max_ms[4];  /* per pipeline tier 0-3: previews live at most this long whatever the step
                                        asks (0: 7 days) */
 } mrun_coord_config;

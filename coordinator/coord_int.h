@@ -145,6 +145,13 @@ void coord_preview_stop(struct mrun_coord *c);
 int coord_preview_url(const struct mrun_coord *c, const char *id, char *out, size_t n);
 void coord_preview_lease(struct mrun_coord *c, const pl_cached *pc, const mrun_pipeline_stage *st, const char *stage,
                          const char *runner_id, char ret_id[MRUN_STORE_ID_LEN + 1]);
+typedef struct coord_pv_artifact { /* the lease's verdict on a preview's `artifact:` */
+    char sha256[MRUN_STORE_DIGEST_LEN + 1]; /* verified against the provenance we signed, or "" */
+    char error[300];                        /* why not */
+    bool require;                           /* the pipeline's tier runs signed artifacts only */
+} coord_pv_artifact;
+void coord_preview_artifact(struct mrun_coord *c, const pl_cached *pc, const mrun_pipeline_stage *st,
+                            const mrun_input *in, size_t n_in, coord_pv_artifact *out);
 void coord_preview_result(struct mrun_coord *c, const char *pipeline_id, const char *stage, const mrun_msg_result *r);
 void coord_preview_heartbeat(struct mrun_coord *c, const mrun_msg_heartbeat *h, coord_pv_reply *out);
 void coord_preview_tick(struct mrun_coord *c, int64_t now_ms);

@@ -12,6 +12,7 @@
 #include "../common/codec.h"
 #include "../common/log.h"
 #include "../common/parse.h"
+#include "../stages/attest.h"
 #include "coord_int.h"
 #include "proxy.h"
 
@@ -178,6 +179,79 @@ void coord_preview_lease(mrun_coord *c, const pl_cached *pc, const mrun_pipeline
         return;
     }
     snprintf(ret_id, MRUN_STORE_ID_LEN + 1, "%s", id);
+}
+
+/* ---- `artifact:` a preview runs, checked against the provenance this coordinator signed ---- */
+
+typedef struct att_find {
+    const char *stage;
+    char path[256], digest[MRUN_STORE_DIGEST_LEN + 1];
+} att_find;
+
+static int on_att(const mrun_store_artifact_info *a, void *ud)
+{
+    att_find *f = ud;
+    if (strcmp(a->stage, f->stage) == 0 && strcmp(a->path, f->path) == 0)
+        snprintf(f->digest, sizeof(f->digest), "%s", a->digest);
+    return 0;
+}
+
+/* Verifies digest (the input artifact name of stage) against that stage's signed bundle; -1 with err. */
+static int verify_input(mrun_coord *c, const pl_cached *pc, const char *stage, const char *name, const char *digest,
+                        mrun_err *err)
+{
+    if (!c->key)
+        return mrun_err_setx(err, ENOKEY, "this coordinator signs nothing (it has no --signing-key)");
+    att_find f = {.stage = stage};
+    snprintf(f.path, sizeof(f.path), ".mrun/attestations/%s.sigstore.json", stage);
+    if (mrun_store_artifact_list(c->st, pc->id, on_att, &f, err) < 0)
+        return -1;
+    if (!f.digest[0])
+        return mrun_err_setx(err, ENOENT, "stage '%s' has no signed provenance", stage);
+    int fd = -1;
+    uint64_t size = 0;
+    if (mrun_store_blob_get(c->st, f.digest, &fd, &size, err) < 0)
+        return -1;
+    if (size > MRUN_ATTEST_MAX_BYTES) {
+        close(fd);
+        return mrun_err_setx(err, E2BIG, "provenance of stage '%s' is too large", stage);
+    }
+    uint8_t *buf = malloc(size + 1);
+    ssize_t n = buf ? pread(fd, buf, size, 0) : -1;
+    close(fd);
+    int r = -1;
+    if (n != (ssize_t)size) {
+        mrun_err_setx(err, EIO, "provenance of stage '%s': short read", stage);
+    } else {
+        mrun_verify_expect ex = {.source_sha256 = pc->source_digest, .builder_id = c->cfg.builder_id};
+        mrun_verify_check failed;
+        r = mrun_attest_verify(digest, name, buf, size, c->key, &ex, &failed, err);
+    }
+    free(buf);
+    return r;
+}
+
+void coord_preview_artifact(mrun_coord *c, const pl_cached *pc, const mrun_pipeline_stage *st, const mrun_input *in,
+                            size_t n_in, coord_pv_artifact *out)
+{
+    memset(out, 0, sizeof(*out));
+    const mrun_pipeline_step *step = preview_step(st);
+    const char *art = step ? with_get(step, "artifact") : NULL;
+    if (!art)
+        return;
+    int from = c->cfg.require_signed_tier ? c->cfg.require_signed_tier - 1 : 2;
+    out->require = mrun_pipeline_tier(pc->pl) >= from;
+    const mrun_input *found = NULL;
+    for (size_t i = 0; i < n_in && !found; i++)
+        if (strcmp(in[i].path, art) == 0)
+            found = &in[i];
+    mrun_err err = MRUN_ERR_INIT;
+    if (!found)
+        mrun_err_setx(&err, ENOENT, "it is not an artifact of a stage this one needs");
+    else if (verify_input(c, pc, found->stage, art, found->digest, &err) == 0)
+        snprintf(out->sha256, sizeof(out->sha256), "%s", found->digest);
+    if (!out->sha256[0])
+        snprintf(out->error, sizeof(out->error), "%s", err.msg);
 }
 
 typedef struct stage_pv {

@@ -319,6 +319,7 @@ typedef struct lease_build {
     size_t n_secret_values;
     char coverage_baseline[32];
     char preview_id[MRUN_STORE_ID_LEN + 1];
+    coord_pv_artifact pv_art;
 } lease_build;
 
 static int collect_input(const mrun_store_artifact_info *a, void *ud)
@@ -407,8 +408,13 @@ static void build_lease(mrun_coord *c, pl_cached *pc, const mrun_pipeline_stage 
         m->lease.coverage_baseline = b->coverage_baseline;
     }
     coord_preview_lease(c, pc, st, stage_name, runner_id, b->preview_id);
-    if (b->preview_id[0])
+    if (b->preview_id[0]) {
         m->lease.preview_id = b->preview_id;
+        coord_preview_artifact(c, pc, st, b->inputs, b->n_inputs, &b->pv_art);
+        m->lease.preview_artifact_sha256 = b->pv_art.sha256[0] ? b->pv_art.sha256 : NULL;
+        m->lease.preview_artifact_error = b->pv_art.error[0] ? b->pv_art.error : NULL;
+        m->lease.preview_require_signed = b->pv_art.require;
+    }
 }
 
 typedef struct need_times {

@@ -1,6 +1,9 @@
 /* preview_host.c - the previews one runner keeps alive (preview_host.h). Each entry owns a preview and the lease
  * workspace it serves; ending an entry stops the sandbox and removes that workspace. */
 #include <errno.h>
+#include <linux/openat2.h>
+#include <openssl/evp.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/codec.h"
 #include "../common/log.h"
 #include "preview_host.h"
 
@@ -75,10 +79,68 @@ void pv_host_fini(pv_host *h)
     pthread_mutex_destroy(&h->mu);
 }
 
-int pv_host_start(void *ctx, const mrun_stage_preview_req *req, mrun_err *err)
+/* sha256 of rel beneath the workspace, never through a symlink. */
+static int file_sha256(const char *workspace, const char *rel, char hex[65], mrun_err *err)
+{
+    int ws = open(workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (ws < 0)
+        return mrun_err_set(err, errno, "workspace");
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, ws, rel, &how, sizeof(how));
+    int e = errno;
+    close(ws);
+    if (fd < 0)
+        return mrun_err_set(err, e, "artifact '%.200s'", rel);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char buf[65536], out[32];
+    unsigned len = 0;
+    ssize_t n = 0;
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    while (ok && (n = read(fd, buf, sizeof(buf))) > 0)
+        ok = EVP_DigestUpdate(md, buf, (size_t)n) == 1;
+    ok = ok && n == 0 && EVP_DigestFinal_ex(md, out, &len) == 1;
+    EVP_MD_CTX_free(md);
+    close(fd);
+    if (!ok)
+        return mrun_err_set(err, EIO, "artifact '%.200s': sha256", rel);
+    mrun_hex_encode(out, len, hex);
+    return 0;
+}
+
+/* The step's `artifact:` against the coordinator's verdict: 0 to go on (with a note), -1 when refused. */
+static int check_artifact(const pv_request *rq, mrun_stage_preview_req *req, mrun_err *err)
+{
+    char hex[65];
+    if (file_sha256(rq->workspace, req->artifact, hex, err) < 0)
+        return mrun_err_prefix(err, "preview");
+    const char *why = NULL;
+    char mismatch[200];
+    if (rq->artifact_sha256 && strcmp(rq->artifact_sha256, hex) == 0) {
+        snprintf(req->note, sizeof(req->note), "preview: %s (sha256:%.16s...) matches the provenance the coordinator signed",
+                 req->artifact, hex);
+        return 0;
+    }
+    if (rq->artifact_sha256) {
+        snprintf(mismatch, sizeof(mismatch), "its sha256:%.16s... is not the signed sha256:%.16s...", hex,
+                 rq->artifact_sha256);
+        why = mismatch;
+    } else {
+        why = rq->artifact_error && *rq->artifact_error ? rq->artifact_error : "no signed provenance names it";
+    }
+    if (rq->require_signed)
+        return mrun_err_setx(err, EPERM, "preview: refused %s: %s (this tier runs signed artifacts only)",
+                             req->artifact, why);
+    snprintf(req->note, sizeof(req->note), "preview: warning: %s is not verified: %s", req->artifact, why);
+    return 0;
+}
+
+int pv_host_start(void *ctx, mrun_stage_preview_req *req, mrun_err *err)
 {
     pv_request *rq = ctx;
     pv_host *h = rq->host;
+    if (req->artifact && check_artifact(rq, req, err) < 0)
+        return -1;
     if (!rq->id || !*rq->id)
         return mrun_err_setx(err, EINVAL, "preview: the coordinator gave this stage no preview id");
     if (rq->started)

@@ -37,6 +37,9 @@ typedef struct pv_request {
     const char *workspace; /* absolute path */
     const char *const *env;
     size_t n_env;
+    const char *artifact_sha256; /* the lease's verdict on the step's `artifact:` (preview_artifact_*) */
+    const char *artifact_error;
+    bool require_signed;
     /* out: set when a preview started */
     bool started;
     char addr[300];
@@ -48,7 +51,7 @@ int pv_host_init(pv_host *h, const char *work_dir, const char *bind, mrun_err *e
 /* Stops every preview and removes their workspaces. */
 void pv_host_fini(pv_host *h);
 /* The stage context's mrun_stage_preview_fn; ctx is a pv_request. */
-int pv_host_start(void *ctx, const mrun_stage_preview_req *req, mrun_err *err);
+int pv_host_start(void *ctx, mrun_stage_preview_req *req, mrun_err *err);
 /* Stops one preview (a stage that failed after starting it, or the coordinator's stop). */
 void pv_host_stop(pv_host *h, const char *id);
 /* Fills ids and values (at most max) for the heartbeat: id -> "SANDBOX_MS PEAK_BYTES"; forgets ended previews

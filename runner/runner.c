@@ -693,7 +693,10 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
         char ws_abs[PATH_MAX];
         const char *ws_path = realpath(ws, ws_abs) ? ws_abs : ws;
         pv = (pv_request){.host = &r->pv, .id = l->preview_id, .lease_dir = l->lease_id, .workspace = ws_path,
-                          .env = (const char *const *)env, .n_env = ne};
+                          .env = (const char *const *)env, .n_env = ne,
+                          .artifact_sha256 = l->preview_artifact_sha256,
+                          .artifact_error = l->preview_artifact_error,
+                          .require_signed = l->preview_require_signed};
         mrun_exec_stage st = {.workspace = ws_path, .steps = steps, .n_steps = ns,
                               .env = (const char *const *)env, .n_env = ne, .secret_values = secrets,
                               .n_secret_values = nsec, .limits = &lim_opts,

@@ -77,6 +77,8 @@ static const mrun_stage_option preview_opts[] = {
     {"ready-timeout", "how long to wait for the health path (default 30s)", 0},
     {"memory", "the preview sandbox's memory limit (default 256M)", 0},
     {"visibility", "public (default) or private: the proxy then asks for a token or a signed link", 0},
+    {"artifact", "the file (an artifact of a needed stage) the app is: it must match the provenance the coordinator "
+                 "signed (required from tier 2 by default)", 0},
     {NULL, NULL, 0},
 };
 

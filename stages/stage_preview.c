@@ -40,6 +40,9 @@ static int parse_req(const mrun_stage_ctx *ctx, mrun_stage_preview_req *r, mrun_
     if (vis && strcmp(vis, "public") != 0 && strcmp(vis, "private") != 0)
         return mrun_err_setx(err, EINVAL, "preview: visibility must be public or private");
     r->private_ = vis && strcmp(vis, "private") == 0;
+    r->artifact = mrun_stage_opt_get(ctx, "artifact");
+    if (r->artifact && (!*r->artifact || r->artifact[0] == '/' || strstr(r->artifact, "..")))
+        return mrun_err_setx(err, EINVAL, "preview: artifact must be a relative path in the workspace, without '..'");
     return 0;
 }
 
@@ -50,11 +53,16 @@ int mrun_stage_preview(const mrun_stage_ctx *ctx, mrun_err *err)
         return -1;
     if (!ctx->preview)
         return mrun_err_setx(err, ENOTSUP, "preview: this runner cannot host previews");
-    if (ctx->preview(ctx->preview_ctx, &r, err) < 0) {
+    int rc = ctx->preview(ctx->preview_ctx, &r, err);
+    if (r.note[0]) {
+        ctx->log(ctx->log_ctx, 1, r.note, strlen(r.note));
+        ctx->log(ctx->log_ctx, 1, "\n", 1);
+    }
+    if (rc < 0) {
         const char *msg = err->msg;
         ctx->log(ctx->log_ctx, 2, msg, strlen(msg));
         ctx->log(ctx->log_ctx, 2, "\n", 1);
-        return 1; /* the app did not come up: a failed step, with the reason in the log */
+        return 1; /* the app did not come up, or its artifact was refused: a failed step, the reason in the log */
     }
     return 0;
 }

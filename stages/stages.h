@@ -27,11 +27,13 @@ typedef struct mrun_stage_preview_req {
     int64_t ready_ms;       /* how long to wait for health */
     int64_t memory_bytes;   /* the sandbox's memory limit */
     bool private_;          /* visibility: private (the proxy asks for a token or a signed link) */
+    const char *artifact;   /* a file of the workspace (from a needed stage) the app is; its signature is checked */
+    char note[512];         /* out: what the runner wants said in the log (the artifact's check) */
 } mrun_stage_preview_req;
 
 /* Starts a preview of the workspace and keeps it after the step returns; 0 when it is up and healthy, -1 with err
  * (which then carries the app's last log lines). Provided by the runner. */
-typedef int (*mrun_stage_preview_fn)(void *ctx, const mrun_stage_preview_req *req, mrun_err *err);
+typedef int (*mrun_stage_preview_fn)(void *ctx, mrun_stage_preview_req *req, mrun_err *err);
 
 typedef struct mrun_stage_ctx {
     int workspace_fd;              /* the stage's workspace, O_DIRECTORY */

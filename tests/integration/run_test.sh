@@ -299,6 +299,34 @@ YML
     grep -q "stop now that mrun run exits" "$T/out" || fail "a detached run does not say its previews stop"
     pgrep -f "^python3 pv_run_app.py" >/dev/null && fail "a detached run left its preview's app running"
     ;;
+preview_signed)
+    # a tier-2 preview runs an artifact only when it matches the provenance the coordinator signed for it
+    cat >"$T/app/.mrun/pipeline.yml" <<'YML'
+name: signedpv
+tier: 2
+stages:
+  build:
+    steps:
+      - run: mkdir -p dist && printf '%s\n' 'import http.server' 'class H(http.server.BaseHTTPRequestHandler):' '    def do_GET(self):' '        self.send_response(200); self.end_headers(); self.wfile.write(b"signed app")' 'http.server.HTTPServer(("127.0.0.1", 8080), H).serve_forever()' > dist/app.py
+    artifacts: [dist/]
+  preview:
+    needs: [build]
+    steps:
+      - run: TAMPER
+      - uses: preview
+        with: {command: "python3 dist/app.py", port: "8080", health: /, artifact: dist/app.py}
+YML
+    sed -i 's/TAMPER/true/' "$T/app/.mrun/pipeline.yml"
+    "$MRUN" run --detach-previews "$T/app" >"$T/out" 2>&1 || fail "a signed artifact's preview failed"
+    grep -q "dist/app.py (sha256:[0-9a-f]*...) matches the provenance the coordinator signed" "$T/out" ||
+        fail "the log does not say the artifact was verified"
+    sed -i 's/      - run: true/      - run: echo "# changed after signing" >> dist\/app.py/' "$T/app/.mrun/pipeline.yml"
+    "$MRUN" run --detach-previews "$T/app" >"$T/out" 2>&1 && fail "a changed artifact ran as a tier-2 preview"
+    grep -q "refused dist/app.py: its sha256:.* is not the signed sha256" "$T/out" || fail "the refusal does not say why"
+    sed -i 's/^tier: 2/tier: 0/' "$T/app/.mrun/pipeline.yml"
+    "$MRUN" run --detach-previews "$T/app" >"$T/out" 2>&1 || fail "tier 0 refused an unverified artifact"
+    grep -q "warning: dist/app.py is not verified" "$T/out" || fail "tier 0 does not warn about the unverified artifact"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2
