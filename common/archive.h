@@ -84,6 +84,9 @@ typedef struct mrun_pack_opts {
     int64_t max_bytes;    /* file content bytes; 0: no limit. Over it the pack fails with E2BIG */
     int64_t max_entries;  /* 0: no limit */
     bool no_ignore_files; /* do not read .gitignore / .mrunignore (.git and .mrun/cache are skipped anyway) */
+    const char *const *only; /* when set: pack only these relative paths (files, or directories whole) and the
+                                directories that lead to them; "dist/" and "dist" mean the same */
+    size_t n_only;
 } mrun_pack_opts;
 
 typedef struct mrun_pack_stats {

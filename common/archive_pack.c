@@ -116,6 +116,29 @@ static int pack_symlink(px *x, int dfd, const char *name, const char *path)
 
 static int walk(px *x, int dfd, const char *rel, int depth);
 
+/* With o.only: 2 when path is selected (itself or under a selected directory), 1 when it is a directory on the
+ * way to one, 0 when it is left out. Without o.only everything is selected. */
+static int selected(const px *x, const char *path)
+{
+    if (!x->o.only)
+        return 2;
+    int best = 0;
+    size_t n = strlen(path);
+    for (size_t i = 0; i < x->o.n_only && best < 2; i++) {
+        const char *s = x->o.only[i];
+        size_t m = strlen(s);
+        while (m > 0 && s[m - 1] == '/')
+            m--;
+        if (m == 0)
+            continue;
+        if ((n == m || (n > m && path[m] == '/')) && strncmp(path, s, m) == 0)
+            best = 2; /* the path itself, or beneath it */
+        else if (m > n && s[n] == '/' && strncmp(path, s, n) == 0)
+            best = 1; /* a directory leading to it */
+    }
+    return best;
+}
+
 static int pack_dir(px *x, int dfd, const char *name, const char *path, int depth)
 {
     if (depth >= MAX_DEPTH)
@@ -160,6 +183,9 @@ static int walk(px *x, int dfd, const char *rel, int depth)
             x->st.ignored++;
             continue;
         }
+        int sel = selected(x, path);
+        if (sel == 0 || (sel == 1 && !S_ISDIR(st.st_mode)))
+            continue;
         if (S_ISREG(st.st_mode))
             r = pack_file(x, dfd, name, path);
         else if (S_ISLNK(st.st_mode))

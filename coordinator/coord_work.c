@@ -328,8 +328,10 @@ static int collect_input(const mrun_store_artifact_info *a, void *ud)
     bool needed = false;
     for (size_t k = 0; k < b->stage->n_needs && !needed; k++)
         needed = strcmp(mrun_pipeline_stage_at(b->pl, b->stage->needs[k])->name, a->stage) == 0;
-    if (!needed || b->n_inputs >= 256 || strncmp(a->path, ".mrun/", 6) == 0)
-        return 0; /* .mrun/attestations/ are the coordinator's, not inputs */
+    size_t sl = strlen(a->stage);
+    bool bundle = strncmp(a->path, a->stage, sl) == 0 && strcmp(a->path + sl, ".tar.gz") == 0;
+    if (!needed || b->n_inputs >= 256 || strncmp(a->path, ".mrun/", 6) == 0 || bundle)
+        return 0; /* .mrun/attestations/ are the coordinator's, STAGE.tar.gz repeats the files: not inputs */
     size_t i = b->n_inputs++;
     snprintf(b->input_strs[i][0], sizeof(b->input_strs[i][0]), "%s", a->stage);
     snprintf(b->input_strs[i][1], sizeof(b->input_strs[i][1]), "%s", a->path);

@@ -456,9 +456,37 @@ static double parse_percent(const char *s)
 }
 
 /* Uploads one regular file of the workspace as an artifact, in chunks, with its sha256 on the last one. */
+static int upload_fd(slot *s, const char *lease_id, int fd, const char *path, mrun_err *err);
+
 static int upload_file(slot *s, const char *lease_id, int ws_fd, const char *path, mrun_err *err)
 {
     mrun_autoclose int fd = openat(ws_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    return upload_fd(s, lease_id, fd, path, err);
+}
+
+/* The stage's artifacts again as one reproducible tar.gz (the release unit provenance names): entries in byte
+ * order, mtime 0, owners 0, modes 0644/0755, no gzip timestamp, so the same files give the same digest in any
+ * run. Uploaded as STAGE.tar.gz unless the stage publishes a file of that name itself. */
+static int upload_bundle(slot *s, const mrun_msg_lease *l, int ws_fd, mrun_err *err)
+{
+    char name[MRUN_PROTO_MAX_NAME + 16];
+    snprintf(name, sizeof(name), "%s.tar.gz", l->stage_name);
+    for (size_t i = 0; i < l->artifacts.n; i++)
+        if (strcmp(l->artifacts.v[i], name) == 0)
+            return 0;
+    mrun_autoclose int fd = open(s->r->cfg.work_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return mrun_err_set(err, errno, "artifact bundle");
+    mrun_pack_opts o = {.no_ignore_files = true, .only = (const char *const *)l->artifacts.v,
+                        .n_only = l->artifacts.n};
+    mrun_pack_stats st;
+    if (mrun_archive_pack_dir(ws_fd, &o, fd, &st, err) < 0)
+        return mrun_err_prefix(err, "artifact bundle");
+    return upload_fd(s, l->lease_id, fd, name, err);
+}
+
+static int upload_fd(slot *s, const char *lease_id, int fd, const char *path, mrun_err *err)
+{
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
         return mrun_err_setx(err, ENOENT, "artifact '%s' is not a regular file in the workspace", path);
@@ -718,6 +746,12 @@ static void run_lease(slot *s, const mrun_msg_lease *l)
                     send_log(&lc, MRUN_EXEC_SYSTEM, line, n > 0 ? (size_t)n : 0);
                     status = MRUN_RESULT_FAILED;
                 }
+            }
+            if (status == MRUN_RESULT_PASSED && l->artifacts.n && upload_bundle(s, l, ws_fd, &err) < 0) {
+                char line[512];
+                int n = snprintf(line, sizeof(line), "mrun: %s\n", err.msg);
+                send_log(&lc, MRUN_EXEC_SYSTEM, line, n > 0 ? (size_t)n : 0);
+                status = MRUN_RESULT_FAILED;
             }
         }
     }

@@ -234,6 +234,15 @@ YML
         fail "a changed artifact verified"
     grep -q "not a subject" "$T/out" || fail "the refusal does not say the artifact is not a subject"
     [ ! -e "$T/app/.mrun/out/build/.mrun" ] || fail "attestations left under a hidden folder"
+    # the stage's artifacts again as one reproducible tar.gz, a subject of the provenance too
+    bundle="$out/build.tar.gz"
+    [ "$(tar tzf "$bundle" | tr '\n' ' ')" = "dist/ dist/app.bin " ] || fail "the bundle holds $(tar tzf "$bundle" | tr '\n' ' ')"
+    first=$(sha256sum <"$bundle")
+    "$MRUN" verify "$bundle" --attestation "$out/build.sigstore.json" --key "$key" >>"$T/out" 2>&1 ||
+        fail "the bundle is not a subject of the provenance"
+    sleep 1.1 # other mtimes in the second run's workspace
+    "$MRUN" run "$T/app" >"$T/out" 2>&1 || fail "second run: exit $?, want 0"
+    [ "$(sha256sum <"$bundle")" = "$first" ] || fail "the same build gave another bundle digest"
     ;;
 coverage_baseline)
     # no-drop compares with what the default branch last measured; only passing main pipelines move it
