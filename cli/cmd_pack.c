@@ -6,7 +6,6 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,7 +13,7 @@
 
 #include "../common/archive.h"
 #include "../common/auto.h"
-#include "../common/codec.h"
+#include "../common/digest.h"
 #include "cli.h"
 
 static const char usage_text[] =
@@ -38,25 +37,6 @@ static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-
-/* sha256 of what was written, read back from the file. */
-static int file_sha256(int fd, char hex[65])
-{
-    if (lseek(fd, 0, SEEK_SET) < 0)
-        return -1;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char buf[65536], out[32];
-    unsigned len = 0;
-    ssize_t n = 0;
-    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-    while (ok && (n = read(fd, buf, sizeof(buf))) > 0)
-        ok = EVP_DigestUpdate(md, buf, (size_t)n) == 1;
-    ok = ok && n == 0 && EVP_DigestFinal_ex(md, out, &len) == 1;
-    EVP_MD_CTX_free(md);
-    if (ok)
-        mrun_hex_encode(out, len, hex);
-    return ok ? 0 : -1;
-}
 
 /* Whether output would land inside dir (the walk would then pack a half-written archive into itself). Checked
  * on the output's parent directory, before anything is created or truncated. */
@@ -128,8 +108,8 @@ int mrun_cmd_pack(int argc, char **argv)
         return 1;
     }
     char hex[65] = "";
-    if (!to_stdout && file_sha256(out, hex) < 0) {
-        fprintf(stderr, "mrun pack: '%s': cannot read back: %s\n", output, strerror(errno));
+    if (!to_stdout && mrun_sha256_fd(out, hex, &err) < 0) {
+        fprintf(stderr, "mrun pack: '%s': cannot read back: %s\n", output, err.msg);
         return 1;
     }
     fprintf(to_stdout ? stderr : stdout, "packed %lld entries, %lld bytes%s%s%s\n", (long long)st.entries,

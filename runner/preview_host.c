@@ -2,7 +2,6 @@
  * workspace it serves; ending an entry stops the sandbox and removes that workspace. */
 #include <errno.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/codec.h"
+#include "../common/digest.h"
 #include "../common/log.h"
 #include "preview_host.h"
 
@@ -92,20 +91,9 @@ static int file_sha256(const char *workspace, const char *rel, char hex[65], mru
     close(ws);
     if (fd < 0)
         return mrun_err_set(err, e, "artifact '%.200s'", rel);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char buf[65536], out[32];
-    unsigned len = 0;
-    ssize_t n = 0;
-    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-    while (ok && (n = read(fd, buf, sizeof(buf))) > 0)
-        ok = EVP_DigestUpdate(md, buf, (size_t)n) == 1;
-    ok = ok && n == 0 && EVP_DigestFinal_ex(md, out, &len) == 1;
-    EVP_MD_CTX_free(md);
+    int r = mrun_sha256_fd(fd, hex, err);
     close(fd);
-    if (!ok)
-        return mrun_err_set(err, EIO, "artifact '%.200s': sha256", rel);
-    mrun_hex_encode(out, len, hex);
-    return 0;
+    return r < 0 ? mrun_err_prefix(err, "artifact '%.200s'", rel) : 0;
 }
 
 /* The step's `artifact:` against the coordinator's verdict: 0 to go on (with a note), -1 when refused. */

@@ -10,7 +10,6 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,7 @@
 
 #include "../common/archive.h"
 #include "../common/auto.h"
-#include "../common/codec.h"
+#include "../common/digest.h"
 #include "../common/log.h"
 #include "../common/proto.h"
 #include "preview_host.h"
@@ -420,30 +419,6 @@ static int fetch_blob(slot *s, const char *digest, int64_t max, uint8_t **ret_bu
 }
 
 /* The sha256 of what fd holds, as 64 lowercase hex digits. */
-static int sha256_fd(int fd, char hex[65], mrun_err *err)
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(md);
-        return mrun_err_setx(err, EIO, "sha256 init failed");
-    }
-    uint8_t buf[65536];
-    off_t off = 0;
-    ssize_t n;
-    while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
-        EVP_DigestUpdate(md, buf, (size_t)n);
-        off += n;
-    }
-    unsigned char out[32];
-    unsigned int len = 0;
-    int ok = n == 0 && EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32;
-    EVP_MD_CTX_free(md);
-    if (!ok)
-        return mrun_err_set(err, n < 0 ? errno : EIO, "sha256");
-    mrun_hex_encode(out, 32, hex);
-    return 0;
-}
-
 /* A percentage the coordinator sent ("81.25"), or -1 when absent or not one. */
 static double parse_percent(const char *s)
 {
@@ -495,7 +470,7 @@ static int upload_fd(slot *s, const char *lease_id, int fd, const char *path, mr
         return mrun_err_set(err, ENOMEM, "artifact");
     /* sha256 of the whole file first (it is hashed again by the coordinator, which checks it) */
     char hex[65] = "";
-    if (sha256_fd(fd, hex, err) < 0)
+    if (mrun_sha256_fd(fd, hex, err) < 0)
         return -1;
     uint64_t off = 0, total = (uint64_t)st.st_size;
     do {
