@@ -545,6 +545,7 @@ int mrun_cmd_run(int argc, char **argv)
     sa.sa_handler = on_int;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* a closed terminal stops the run and its previews cleanly too */
 
     mrun_coord *coord = NULL;
     char key_path[4300];

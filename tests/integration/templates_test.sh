@@ -176,9 +176,11 @@ case_template() {
     i=0; until grep -q "^preview of stage" "$T/pr" || [ $i -ge 300 ]; do sleep 0.1; i=$((i + 1)); done
     url=$(grep -o 'http://[^ ]*/preview/[^ ]*' "$T/pr" | head -1)
     code=$(curl -s -o /dev/null -w '%{http_code}' "${url}healthz")
+    page=$(curl -s -o /dev/null -w '%{http_code}' "$url")
     kill -INT $pr 2>/dev/null
     wait $pr || { cat "$T/pr" >>"$T/out"; fail "the pull-request pipeline failed"; }
     [ "$code" = 200 ] || { cat "$T/pr" >>"$T/out"; fail "the preview's /healthz through the proxy answered $code"; }
+    [ "$page" = 200 ] || { cat "$T/pr" >>"$T/out"; fail "the preview's own page (/) through the proxy answered $page"; }
 
     # node-api: a GPL dependency in the lockfile stops the pipeline, naming it (tier 1 denies strong copyleft)
     if [ "$tpl" = node-api ] && ! echo "$missing" | grep -q license-check; then

@@ -96,6 +96,9 @@ async function route(store, req, res) {
     } else {
       fail(res, 405, `${req.method} is not allowed on /healthz`);
     }
+  } else if (path === '/' && read) {
+    send(res, 200, { app: APP_NAME, endpoints: ['GET /healthz', 'GET /api/items', 'POST /api/items',
+      'GET /api/items/<id>', 'DELETE /api/items/<id>'] });
   } else if (id === -1) {
     fail(res, 404, 'no such route');
   } else if (read) {

@@ -37,6 +37,13 @@ describe('the API (createServer on a free loopback port)', () => {
   const post = (path, body, headers = { 'Content-Type': 'application/json' }) =>
     fetch(base + path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
+  it('lists its endpoints at /', async () => {
+    const res = await fetch(`${base}/`);
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.ok(body.endpoints.includes('GET /api/items'));
+  });
+
   it('answers /healthz', async () => {
     const res = await fetch(`${base}/healthz`);
     assert.equal(res.status, 200);

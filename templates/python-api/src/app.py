@@ -24,7 +24,8 @@ def read_port(env):
 
 
 class ApiHandler(BaseHTTPRequestHandler):
-    """Routes: GET /healthz, GET/POST /api/items, GET/DELETE /api/items/<id>. The store is the server's."""
+    """Routes: GET / (what the API offers), GET /healthz, GET/POST /api/items, GET/DELETE /api/items/<id>.
+    The store is the server's."""
 
     def version_string(self):
         return APP_NAME  # the Server header names no Python version
@@ -72,8 +73,13 @@ class ApiHandler(BaseHTTPRequestHandler):
             return None
 
     def do_GET(self):
-        if self.path.split("?", 1)[0] == "/healthz":
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
             self._send_json(200, {"status": "ok", "app": APP_NAME})
+            return
+        if path == "/":
+            self._send_json(200, {"app": APP_NAME, "endpoints": ["GET /healthz", "GET /api/items", "POST /api/items",
+                                                                 "GET /api/items/<id>", "DELETE /api/items/<id>"]})
             return
         item_id = self._item_id()
         if item_id is None:

@@ -54,6 +54,12 @@ class ApiTest(unittest.TestCase):
         finally:
             conn.close()
 
+    def test_index_lists_the_endpoints(self):
+        status, body, _ = self.request("GET", "/")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["app"], APP_NAME)
+        self.assertIn("GET /api/items", body["endpoints"])
+
     def test_healthz(self):
         status, body, resp = self.request("GET", "/healthz")
         self.assertEqual(status, 200)
