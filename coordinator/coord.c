@@ -112,6 +112,7 @@ static void handle(mrun_coord *c, work *w)
     mrun_err err = MRUN_ERR_INIT;
     const uint8_t *body = nng_msg_body(w->req);
     size_t len = nng_msg_len(w->req);
+    w->pipe = nng_msg_get_pipe(w->req);
     int r = mrun_msg_decode(body, len, NULL, &req, &err);
     nng_msg_free(w->req);
     w->req = NULL;

@@ -28,6 +28,7 @@ typedef struct work {
     nng_aio *aio;
     work_state state;
     nng_msg *req;
+    nng_pipe pipe;            /* the connection the request came on (its peer's address) */
     struct work *next;        /* queue link (mu) */
     char runner_id[64];       /* W_PARKED: who waits */
     int64_t park_deadline_ms; /* W_PARKED: answer no_work then */
@@ -152,7 +153,9 @@ typedef struct coord_pv_artifact { /* the lease's verdict on a preview's `artifa
 } coord_pv_artifact;
 void coord_preview_artifact(struct mrun_coord *c, const pl_cached *pc, const mrun_pipeline_stage *st,
                             const mrun_input *in, size_t n_in, coord_pv_artifact *out);
-void coord_preview_result(struct mrun_coord *c, const char *pipeline_id, const char *stage, const mrun_msg_result *r);
+/* pipe: the runner's connection; the relay address it reports must be its own (or loopback for inproc). */
+void coord_preview_result(struct mrun_coord *c, nng_pipe pipe, const char *pipeline_id, const char *stage,
+                          const mrun_msg_result *r);
 void coord_preview_heartbeat(struct mrun_coord *c, const mrun_msg_heartbeat *h, coord_pv_reply *out);
 void coord_preview_tick(struct mrun_coord *c, int64_t now_ms);
 /* Routes id to addr until expires_ms (any thread: the proxy's table has its own lock). */

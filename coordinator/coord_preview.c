@@ -2,10 +2,12 @@
  * one replaces the older preview of the same app and ref), the proxy route once its runner says it is healthy, the
  * TTL sweep, and the heartbeat exchange that stops or extends previews on their runners. Worker thread only,
  * except the proxy's route table, which is thread-safe (the HTTP API changes it too). Docs: docs/previews.md. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <nng/nng.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -275,7 +277,35 @@ static int on_live(const mrun_store_preview_info *p, void *ud)
     return 0;
 }
 
-void coord_preview_result(mrun_coord *c, const char *pipeline_id, const char *stage, const mrun_msg_result *r)
+static bool is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
+}
+
+/* Whether a runner may send the proxy to host: its own address as the coordinator sees the connection, or
+ * loopback for an in-process runner or one on this host. Anything else would let a runner's report point the
+ * proxy at another machine the coordinator can reach. */
+static bool relay_allowed(nng_pipe pipe, const char *host, char *peer, size_t n)
+{
+    nng_sockaddr sa;
+    snprintf(peer, n, "?");
+    if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0 || sa.s_family == NNG_AF_INPROC) {
+        snprintf(peer, n, "in-process");
+        return is_loopback(host);
+    }
+    if (sa.s_family == NNG_AF_INET) {
+        struct in_addr a = {.s_addr = sa.s_in.sa_addr};
+        inet_ntop(AF_INET, &a, peer, (socklen_t)n);
+    } else if (sa.s_family == NNG_AF_INET6) {
+        inet_ntop(AF_INET6, sa.s_in6.sa_addr, peer, (socklen_t)n);
+    } else {
+        return false;
+    }
+    return strcmp(host, peer) == 0 || (is_loopback(peer) && is_loopback(host));
+}
+
+void coord_preview_result(mrun_coord *c, nng_pipe pipe, const char *pipeline_id, const char *stage,
+                          const mrun_msg_result *r)
 {
     mrun_err err = MRUN_ERR_INIT;
     stage_pv s = {0};
@@ -285,6 +315,14 @@ void coord_preview_result(mrun_coord *c, const char *pipeline_id, const char *st
     if (r->status != MRUN_RESULT_PASSED || !r->preview_addr) {
         mrun_store_preview_end(c->st, s.id, MRUN_STORE_PREVIEW_FAILED, coord_wall_ms(), &err);
         return;
+    }
+    char host[256], peer[64];
+    int port;
+    if (split_addr(r->preview_addr, host, sizeof(host), &port) < 0 || !relay_allowed(pipe, host, peer, sizeof(peer))) {
+        mrun_log(MRUN_LOG_ERROR, LOG, "preview %s: refused relay address '%s' from a runner connected from %s "
+                 "(its --preview-bind must be the address it connects from)", s.id, r->preview_addr, peer);
+        mrun_store_preview_end(c->st, s.id, MRUN_STORE_PREVIEW_FAILED, coord_wall_ms(), &err);
+        return; /* its runner is told to stop it at the next heartbeat */
     }
     if (mrun_store_preview_live(c->st, s.id, r->preview_addr, r->preview_expires_ms, &err) < 0 ||
         mrun_store_preview_get(c->st, s.id, on_live, c, &err) < 0) {

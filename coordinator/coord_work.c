@@ -690,7 +690,7 @@ static void on_result(mrun_coord *c, work *w, const mrun_msg_result *r)
     mrun_log(MRUN_LOG_INFO, LOG, "pipeline %s stage '%s' attempt %u %s (exit %d)", pipeline_id, stage, r->attempt,
              mrun_result_status_name(r->status), r->exit_code);
     if (pipeline_id[0])
-        coord_preview_result(c, pipeline_id, stage, r);
+        coord_preview_result(c, w->pipe, pipeline_id, stage, r);
     coord_hist_observe(c, &c->duration, (double)(r->finished_ms - r->started_ms) / 1000.0);
     if (pipeline_id[0])
         coord_reconcile(c, pipeline_id);

@@ -452,6 +452,16 @@ PY
     case "$signed" in *"?mrun_exp="*) ;; *) fail "the private preview's URL is not a signed link: $signed" ;; esac
     [ "$(curl -s -o /dev/null -w '%{http_code}' "${signed%%\?*}page")" = 401 ] || fail "a private preview answered without a signature"
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$signed")" = 200 ] || fail "the signed link was refused"
+    # a runner may only send the proxy to its own address: one that reports 0.0.0.0 gets no route
+    "$MRUN" runner --coordinator "$NNG" --token "$RT" --name r3 --labels odd --work "$T/work-r3" --drain 0 \
+        --preview-bind 0.0.0.0 >>"$T/r3.log" 2>&1 &
+    PIDS="$PIDS $!"
+    printf 'name: pvodd\nstages:\n  preview:\n    runs-on: [odd]\n    steps:\n      - uses: preview\n        with: {command: "python3 pv_fleet_app.py", port: "8080"}\n' >"$T/pv.yml"
+    id=$(submit_pr refs/pull/10/head) && [ "$(wait_done "$id" 60)" = passed ] || fail "the odd runner's stage did not pass"
+    i=0; until grep -q "refused relay address '0.0.0.0:" "$T/coord.log" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+    grep -q "refused relay address '0.0.0.0:" "$T/coord.log" || fail "a relay on another address was routed"
+    MRUN_TOKEN=$AT "$MRUN" preview ls --all --json --server "http://127.0.0.1:$HTTP_PORT" |
+        json '[p["state"] for p in d["previews"] if p["app"] == "pvodd"][0]' | grep -q failed || fail "the refused preview is not failed"
     ;;
 hostile)
     # a submitted source archive that tries to write outside the workspace: the runner refuses it, the stage
