@@ -502,6 +502,19 @@ int mrun_store_lease_renew(mrun_store *st, const char *lease_id, int64_t now_ms,
     return 0;
 }
 
+/* A lease row selected as "id, pipeline_id, stage, runner_id, attempt, created_ms, expires_ms"; borrowed strings. */
+static mrun_store_lease_info lease_row(sqlite3_stmt *s, const char *state)
+{
+    return (mrun_store_lease_info){.id = store_col(s, 0),
+                                   .pipeline_id = store_col(s, 1),
+                                   .stage = store_col(s, 2),
+                                   .runner_id = store_col(s, 3),
+                                   .state = state,
+                                   .attempt = sqlite3_column_int(s, 4),
+                                   .created_ms = sqlite3_column_int64(s, 5),
+                                   .expires_ms = sqlite3_column_int64(s, 6)};
+}
+
 int mrun_store_lease_expired_list(mrun_store *st, int64_t now_ms, mrun_store_lease_cb cb, void *ud, mrun_err *err)
 {
     store_autostmt sqlite3_stmt *s = NULL;
@@ -512,13 +525,7 @@ int mrun_store_lease_expired_list(mrun_store *st, int64_t now_ms, mrun_store_lea
         return mrun_err_prefix(err, "expired leases");
     int rc;
     while ((rc = store_step(st, s, err)) == SQLITE_ROW) {
-        mrun_store_lease_info l = {.id = store_col(s, 0),
-                                   .pipeline_id = store_col(s, 1),
-                                   .stage = store_col(s, 2),
-                                   .runner_id = store_col(s, 3),
-                                   .attempt = sqlite3_column_int(s, 4),
-                                   .created_ms = sqlite3_column_int64(s, 5),
-                                   .expires_ms = sqlite3_column_int64(s, 6)};
+        mrun_store_lease_info l = lease_row(s, NULL);
         if (cb(&l, ud) != 0)
             break;
     }
@@ -760,14 +767,7 @@ int mrun_store_lease_get(mrun_store *st, const char *lease_id, mrun_store_lease_
         return mrun_err_prefix(err, "lease '%.64s'", lease_id);
     if (rc != SQLITE_ROW)
         return mrun_err_setx(err, ENOENT, "unknown lease '%.64s'", lease_id);
-    mrun_store_lease_info l = {.id = store_col(s, 0),
-                               .pipeline_id = store_col(s, 1),
-                               .stage = store_col(s, 2),
-                               .runner_id = store_col(s, 3),
-                               .state = store_col(s, 7),
-                               .attempt = sqlite3_column_int(s, 4),
-                               .created_ms = sqlite3_column_int64(s, 5),
-                               .expires_ms = sqlite3_column_int64(s, 6)};
+    mrun_store_lease_info l = lease_row(s, store_col(s, 7));
     cb(&l, ud);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "testpresence.h"
 #include "secrets.h"
 #include "stages.h"
+#include "stages_int.h"
 
 /* One file's scan; state is the check's compiled matcher (or NULL). */
 typedef int (*scan_fn)(const void *state, const char *path, const uint8_t *buf, size_t len, mrun_findings *out,
@@ -58,7 +59,6 @@ static int scan_lint(const void *state, const char *path, const uint8_t *buf, si
     return mrun_lint_scan(path, buf, len, out, err);
 }
 
-static int apply_baseline(const mrun_check_opts *o, mrun_findings *out, mrun_err *err);
 
 static int run_check(int root_fd, scan_fn scan, const void *state, const mrun_check_opts *o, mrun_findings *out,
                      mrun_scan_stats *ret_stats, mrun_err *err)
@@ -66,7 +66,7 @@ static int run_check(int root_fd, scan_fn scan, const void *state, const mrun_ch
     walk_ctx w = {.scan = scan, .state = state, .out = out, .skip = o->skip, .skip_ctx = o->skip_ctx};
     if (mrun_scan_walk(root_fd, o->max_file_bytes, on_file, on_skip, &w, ret_stats, err) < 0)
         return -1;
-    return apply_baseline(o, out, err);
+    return mrun_check_apply_baseline(o, out, err);
 }
 
 int mrun_check_secrets(int root_fd, const mrun_check_opts *o, mrun_findings *out, mrun_scan_stats *ret_stats,
@@ -97,11 +97,11 @@ int mrun_check_tests(int root_fd, const mrun_check_opts *o, mrun_findings *out, 
                                  .skip_ctx = o->skip_ctx};
     if (mrun_check_testpresence(root_fd, &to, out, ret_stats, err) < 0)
         return -1;
-    return apply_baseline(o, out, err);
+    return mrun_check_apply_baseline(o, out, err);
 }
 
 /* Findings listed in the baseline file are marked suppressed. */
-static int apply_baseline(const mrun_check_opts *o, mrun_findings *out, mrun_err *err)
+int mrun_check_apply_baseline(const mrun_check_opts *o, mrun_findings *out, mrun_err *err)
 {
     if (o->baseline) {
         mrun_autoclose int fd = openat(o->baseline_dirfd, o->baseline, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -111,8 +111,8 @@ static int apply_baseline(const mrun_check_opts *o, mrun_findings *out, mrun_err
             return mrun_err_set(err, errno, "baseline '%s'", o->baseline);
         }
         struct stat st;
-        if (fstat(fd, &st) < 0 || st.st_size > (16 << 20))
-            return mrun_err_setx(err, E2BIG, "baseline '%s' is missing or larger than 16 MiB", o->baseline);
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20))
+            return mrun_err_setx(err, E2BIG, "baseline '%s' is not a regular file of at most 16 MiB", o->baseline);
         mrun_autofree uint8_t *buf = malloc((size_t)st.st_size + 1);
         if (!buf || read(fd, buf, (size_t)st.st_size) != st.st_size)
             return mrun_err_set(err, EIO, "baseline '%s'", o->baseline);

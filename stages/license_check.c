@@ -15,6 +15,7 @@
 #include "../common/archive.h"
 #include "../common/auto.h"
 #include "licenses.h"
+#include "stages_int.h"
 #include "spdx.h"
 
 #define FIX_DENIED                                                                                                     \
@@ -496,27 +497,6 @@ static int load_policy(int root_fd, const char *path, mrun_license_policy **ret,
     return mrun_license_policy_parse(p, buf, len, ret, err);
 }
 
-static int apply_baseline(const mrun_check_opts *o, mrun_findings *out, mrun_err *err)
-{
-    if (!o->baseline)
-        return 0;
-    mrun_autoclose int fd = openat(o->baseline_dirfd, o->baseline, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        if (errno == ENOENT && o->baseline_optional)
-            return 0;
-        return mrun_err_set(err, errno, "baseline '%s'", o->baseline);
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20))
-        return mrun_err_setx(err, E2BIG, "baseline '%s' is not a regular file of at most 16 MiB", o->baseline);
-    mrun_autofree uint8_t *buf = malloc((size_t)st.st_size + 1);
-    if (!buf || read(fd, buf, (size_t)st.st_size) != st.st_size)
-        return mrun_err_set(err, EIO, "baseline '%s'", o->baseline);
-    if (mrun_findings_apply_baseline(out, buf, (size_t)st.st_size, err) < 0)
-        return mrun_err_prefix(err, "baseline '%s'", o->baseline);
-    return 0;
-}
-
 static void check_fini(check *c)
 {
     for (size_t i = 0; i < c->n_srcs; i++) {
@@ -562,7 +542,7 @@ static int run(check *c, const char *policy_path, mrun_scan_stats *st)
         if (c->srcs[i].has_findings && c->srcs[i].buf)
             mrun_findings_apply_inline(c->out, c->srcs[i].path, c->srcs[i].buf, c->srcs[i].len);
     *st = (mrun_scan_stats){.files_scanned = files, .files_skipped = c->skipped};
-    return apply_baseline(c->o, c->out, c->err);
+    return mrun_check_apply_baseline(c->o, c->out, c->err);
 }
 
 int mrun_check_licenses(int root_fd, const mrun_check_opts *o, const char *policy_path, mrun_findings *out,

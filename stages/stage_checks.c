@@ -1,5 +1,5 @@
-/* stage_checks.c - `uses: secret-scan` and `uses: llm-lint`: a check as a pipeline step over the stage's workspace.
- * The report goes to the log; `sarif: PATH` also writes SARIF into the workspace (to upload as an artifact). */
+/* stage_checks.c - `uses: secret-scan`, `llm-lint`, `test-presence` and `license-check`: a check as a pipeline
+ * step over the stage's workspace. The report goes to the log; `sarif: PATH` also writes SARIF into the workspace (to upload as an artifact). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "../common/auto.h"
 #include "../common/parse.h"
 #include "findings.h"
+#include "licenses.h"
 #include "lint.h"
 #include "secrets.h"
 #include "testpresence.h"
@@ -33,6 +34,15 @@ static const check_kind llm_lint = {"llm-lint", "mrun llm-lint", ".mrun/lint-bas
 static const check_kind test_presence = {"test-presence", "mrun test-presence", ".mrun/tests-baseline.json",
                                          mrun_testpresence_rules, MRUN_SEV_MEDIUM, mrun_check_tests};
 
+static int check_licenses(int root_fd, const mrun_check_opts *o, mrun_findings *out, mrun_scan_stats *ret_stats,
+                          mrun_err *err)
+{
+    return mrun_check_licenses(root_fd, o, o->policy, out, ret_stats, err);
+}
+
+static const check_kind license_check = {"license-check", "mrun license-check", ".mrun/licenses-baseline.json",
+                                         mrun_licenses_rules, MRUN_SEV_HIGH, check_licenses};
+
 static int run_stage(const mrun_stage_ctx *ctx, const check_kind *k, mrun_err *err)
 {
     const char *fail_on = mrun_stage_opt_get(ctx, "fail-on");
@@ -45,6 +55,9 @@ static int run_stage(const mrun_stage_ctx *ctx, const check_kind *k, mrun_err *e
     int64_t max_bytes = 1 << 20;
     if (max_size && mrun_parse_size(max_size, &max_bytes, err) < 0)
         return mrun_err_prefix(err, "%s: max-file-size", k->name);
+    const char *policy = mrun_stage_opt_get(ctx, "policy"); /* license-check only */
+    if (policy && (policy[0] == '/' || strstr(policy, "..")))
+        return mrun_err_setx(err, EINVAL, "%s: policy must be a path in the workspace without '..'", k->name);
     /* test-presence: `test-patterns: "spec/{stem}_spec.{ext} ..."`, space-separated */
     const char *patterns_opt = mrun_stage_opt_get(ctx, "test-patterns");
     char patterns_buf[4096];
@@ -68,6 +81,7 @@ static int run_stage(const mrun_stage_ctx *ctx, const check_kind *k, mrun_err *e
     mrun_check_opts o = {.max_file_bytes = (uint64_t)max_bytes,
                          .test_patterns = patterns,
                          .n_test_patterns = n_patterns,
+                         .policy = policy,
                          .baseline_dirfd = ctx->workspace_fd,
                          .baseline = baseline ? baseline : k->baseline,
                          .baseline_optional = baseline == NULL,
@@ -120,4 +134,9 @@ int mrun_stage_llm_lint(const mrun_stage_ctx *ctx, mrun_err *err)
 int mrun_stage_test_presence(const mrun_stage_ctx *ctx, mrun_err *err)
 {
     return run_stage(ctx, &test_presence, err);
+}
+
+int mrun_stage_license_check(const mrun_stage_ctx *ctx, mrun_err *err)
+{
+    return run_stage(ctx, &license_check, err);
 }

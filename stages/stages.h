@@ -82,6 +82,7 @@ typedef struct mrun_check_opts {
     void *skip_ctx;
     const char *const *test_patterns; /* test presence: extra test-file patterns (testpresence.h) */
     size_t n_test_patterns;
+    const char *policy; /* license check (stages through run_stage): the policy file, NULL for .mrun/policy.yml */
 } mrun_check_opts;
 
 /* The secret scan over the tree at root_fd: findings (inline mrun:allow and the baseline applied) into out. */
